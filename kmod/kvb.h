@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kvbucket internal definitions, shared by the files of the module.
+ *
+ * Objects of the module and who owns them:
+ *
+ *  kvb_store   one attached block device. Reference counted (kref): one
+ *              reference for being attached, one per open file.
+ *  kvb_bucket  one bucket on the device. Reference counted: one reference
+ *              while it is in the store's bucket xarray, one per load or
+ *              other call working on it. The last reference frees its space
+ *              on the device and the structure (after an RCU grace period).
+ *  kvb_obj     one readable key. In the store's index (rhashtable), and in
+ *              its bucket's objs[] slot. Freed after an RCU grace period.
+ *
+ * Locks, outermost first:
+ *
+ *  store->io_rwsem     read by every store ioctl, written by detach
+ *  bucket->lock        the bucket's on-disk state: state slots and free
+ *                      header writes, and the unlinking that follows them
+ *  store->index_lock   every change of the index, of objs[] and of the
+ *                      totals; never held across I/O
+ *  store->sb_lock      superblock writes and the bucket id lease
+ *  store->space_lock   the chunk bitmap (spinlock)
+ *
+ * Readers (QUERY, LOAD) take none of them: an RCU lookup in the index, then
+ * a reference on the bucket.
+ */
+#ifndef KVB_H
+#define KVB_H
+
+#include <linux/blk_types.h>
+#include <linux/kref.h>
+#include <linux/miscdevice.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/rhashtable-types.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/types.h>
+#include <linux/uaccess.h>
+#include <linux/xarray.h>
+#include <linux/kvbucket.h>
+#include <linux/kvbucket_format.h>
+
+#include "compat.h"
+
+#define KVB_NAME_LEN	32
+#define KVB_MAX_BLOCK_SIZE	65536U
+#define KVB_MAX_BLOCK_PAGES	(KVB_MAX_BLOCK_SIZE / PAGE_SIZE)
+
+struct kvb_store;
+
+enum kvb_bucket_state {
+	KVB_BUCKET_PENDING,	/* being written: its keys are reserved */
+	KVB_BUCKET_LIVE,	/* committed: its keys are readable */
+	KVB_BUCKET_DEAD,	/* deleted: no longer found */
+};
+
+struct kvb_bucket {
+	struct kvb_store *store;
+	u64 id;
+	u64 seq;		/* header seq */
+	u64 start;		/* byte offset on the device */
+	u64 len;		/* bytes, multiple of the chunk size */
+	u64 ctime_ns;
+	u32 nr_objs;
+	u32 hdr_crc;
+	u32 meta_crc;
+	u32 nr_live;		/* index_lock */
+	u64 live_bytes;		/* index_lock */
+	int state;		/* enum kvb_bucket_state; READ_ONCE */
+	refcount_t ref;
+	struct mutex lock;
+	u64 state_seq;		/* seq of the newest state slot, lock */
+	unsigned int state_slot; /* slot written last, lock */
+	unsigned long *removed;	/* persisted removals, lock */
+	struct kvb_obj **objs;	/* NULL once unlinked, index_lock */
+	struct rcu_head rcu;
+};
+
+struct kvb_obj {
+	struct rhash_head node;	/* in-flight table, then the index */
+	struct kvb_bucket *bucket;
+	u32 value_off;		/* from the bucket start */
+	u32 value_len;
+	u32 value_crc;
+	u16 key_len;
+	u16 idx;		/* slot in bucket->objs */
+	struct rcu_head rcu;
+	u8 key[];
+};
+
+/* A key reserved by an OFFLOAD in flight (store->inflight). */
+struct kvb_resv {
+	struct rhash_head node;
+	struct kvb_obj *obj;		/* the object being written */
+};
+
+/* A run of whole pages, the unit every bio is built from. */
+struct kvb_pvec {
+	struct page **pages;
+	unsigned int nr;
+};
+
+struct kvb_store {
+	u32 id;
+	char name[KVB_NAME_LEN];
+	struct miscdevice misc;
+	struct kref kref;
+	struct rw_semaphore io_rwsem;
+	bool dead;			/* io_rwsem */
+
+	struct kvb_bdev dev;
+	struct block_device *bdev;
+	char path[64];
+	bool volatile_mode;
+	bool formatted;
+
+	/* geometry, from the superblock */
+	u8 uuid[16];
+	u32 block_size;
+	u32 chunk_size;
+	unsigned int chunk_shift;
+	u64 data_start;
+	u64 nr_chunks;
+	u32 max_keys;
+	u64 max_bytes;
+	u32 sb_max_keys;
+	u64 sb_max_bytes;
+	u64 format_time_ns;
+	u64 attach_count;
+
+	/* superblock and ids */
+	struct mutex sb_lock;
+	u64 sb_generation;
+	u64 id_lease;			/* sb_lock */
+	u64 next_id;			/* sb_lock */
+	atomic64_t next_seq;
+
+	/* index */
+	struct rhashtable index;
+	struct rhashtable inflight;	/* keys being offloaded, index_lock */
+	struct mutex index_lock;
+	struct xarray buckets;		/* id -> bucket */
+	u64 nr_keys;			/* index_lock; READ_ONCE elsewhere */
+	u64 value_bytes;
+	u64 nr_buckets;
+
+	/* space */
+	spinlock_t space_lock;
+	unsigned long *chunk_map;
+	u64 used_chunks;
+	u64 alloc_cursor;
+
+	/* last attach */
+	u64 attach_ns;
+	u64 attach_bytes_read;
+	u64 nr_damaged;
+	u64 nr_torn;
+};
+
+/* main.c: the control device and the store list */
+void kvb_store_get(struct kvb_store *st);
+void kvb_store_put(struct kvb_store *st);
+int kvb_get_features(void __user *uarg);
+
+/* target.c: one attached store */
+struct kvb_store *kvb_store_attach(const struct kvb_attach *args,
+				   const char *path, u32 id);
+void kvb_store_detach(struct kvb_store *st);
+void kvb_store_close(struct kvb_store *st);
+void kvb_store_fill_info(struct kvb_store *st, struct kvb_store_info *info);
+int kvb_store_register(struct kvb_store *st);
+u64 kvb_store_next_seq(struct kvb_store *st);
+int kvb_store_new_id(struct kvb_store *st, u64 *id);
+
+/* ioctl.c: the store device */
+extern const struct file_operations kvb_store_fops;
+
+/* io.c: bios */
+int kvb_pvec_alloc(struct kvb_pvec *pv, size_t bytes);
+void kvb_pvec_free(struct kvb_pvec *pv);
+int kvb_rw_pages(struct kvb_store *st, blk_opf_t opf, u64 pos,
+		 struct page **pages, unsigned int nr);
+int kvb_rw_block(struct kvb_store *st, blk_opf_t opf, u64 pos, void *buf);
+void kvb_pvec_copy_in(struct kvb_pvec *pv, size_t off, const void *src,
+		      size_t len);
+int kvb_pvec_copy_from_user(struct kvb_pvec *pv, size_t off,
+			    const void __user *src, size_t len, u32 *crc);
+int kvb_pvec_copy_to_user(struct kvb_pvec *pv, size_t off, void __user *dst,
+			  size_t len);
+u32 kvb_pvec_crc(struct kvb_pvec *pv, size_t off, size_t len, u32 crc);
+void *kvb_block_alloc(struct kvb_store *st);
+void kvb_block_free(struct kvb_store *st, void *buf);
+
+struct kvb_io {
+	atomic_t pending;
+	blk_status_t status;
+	struct completion done;
+};
+
+void kvb_io_init(struct kvb_io *io);
+void kvb_io_submit(struct kvb_store *st, struct kvb_io *io, blk_opf_t opf,
+		   u64 pos, struct page **pages, unsigned int nr);
+void kvb_io_submit_block(struct kvb_store *st, struct kvb_io *io,
+			 blk_opf_t opf, u64 pos, void *buf);
+int kvb_io_wait(struct kvb_io *io);
+
+/* format.c: on-disk structures */
+/*
+ * CRC-32C as the format defines it: start from KVB_CRC_INIT, update,
+ * finish with kvb_crc_final(); kvb_crc() does all three.
+ */
+#define KVB_CRC_INIT	(~0U)
+u32 kvb_crc(const void *buf, size_t len);
+u32 kvb_crc_update(u32 crc, const void *buf, size_t len);
+u32 kvb_crc_final(u32 crc);
+int kvb_sb_format(struct kvb_store *st, u32 chunk_size, u32 max_keys,
+		  u64 max_bytes);
+int kvb_sb_read(struct kvb_store *st);
+int kvb_sb_write(struct kvb_store *st, u32 state);
+int kvb_scan(struct kvb_store *st);
+u64 kvb_blocks_bytes(struct kvb_store *st, u64 bytes);
+
+/* index.c: key -> object */
+int kvb_index_init(struct kvb_store *st);
+void kvb_index_destroy(struct kvb_store *st);
+struct kvb_obj *kvb_obj_alloc(const u8 *key, u32 key_len);
+struct kvb_obj *kvb_index_lookup(struct kvb_store *st, const u8 *key,
+				 u32 key_len);
+struct kvb_resv *kvb_resv_lookup(struct kvb_store *st, const u8 *key,
+				 u32 key_len);
+int kvb_resv_insert(struct kvb_store *st, struct kvb_resv *r);
+void kvb_resv_remove(struct kvb_store *st, struct kvb_resv *r);
+int kvb_index_insert(struct kvb_store *st, struct kvb_obj *obj);
+void kvb_index_replace(struct kvb_store *st, struct kvb_obj *old,
+		       struct kvb_obj *obj);
+void kvb_index_remove(struct kvb_store *st, struct kvb_obj *obj);
+void kvb_obj_account(struct kvb_store *st, struct kvb_obj *obj);
+void kvb_index_drop(struct kvb_store *st, struct kvb_obj *obj);
+
+/* bucket.c: bucket life cycle */
+struct kvb_bucket *kvb_bucket_alloc(struct kvb_store *st, u32 nr_objs);
+void kvb_bucket_free(struct kvb_bucket *b);
+struct kvb_bucket *kvb_bucket_get_id(struct kvb_store *st, u64 id);
+void kvb_bucket_put(struct kvb_bucket *b);
+int kvb_bucket_publish(struct kvb_store *st, struct kvb_bucket *b);
+int kvb_bucket_sync_state(struct kvb_bucket *b, const unsigned long *extra);
+int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys);
+int kvb_bucket_settle(struct kvb_bucket *b);
+void kvb_bucket_wait_idle(struct kvb_bucket *b);
+void kvb_bucket_load_state(struct kvb_bucket *b,
+			   const struct kvb_disk_state *s, unsigned int slot);
+
+/*
+ * A decoded batch call: kernel copies of the descriptors, the keys and the
+ * slices, checked by ioctl.c. Descriptor i has the key keys[key_off[i] ..
+ * key_off[i + 1]) and the slices slices[slice_off[i] .. slice_off[i + 1]),
+ * whose lengths add up to len[i].
+ */
+struct kvb_req {
+	struct kvb_batch batch;
+	struct kvb_obj_desc *descs;
+	u32 count;
+	u8 *keys;
+	u32 *key_off;
+	struct kvb_slice *slices;
+	u32 *slice_off;
+	u64 *len;
+};
+
+static inline const u8 *kvb_req_key(const struct kvb_req *rq, u32 i)
+{
+	return rq->keys + rq->key_off[i];
+}
+
+static inline u32 kvb_req_key_len(const struct kvb_req *rq, u32 i)
+{
+	return rq->key_off[i + 1] - rq->key_off[i];
+}
+
+/* offload.c, read.c, remove.c, list.c: the store operations */
+int kvb_offload(struct kvb_store *st, struct kvb_req *rq);
+int kvb_query(struct kvb_store *st, struct kvb_req *rq);
+int kvb_load(struct kvb_store *st, struct kvb_req *rq);
+int kvb_remove(struct kvb_store *st, struct kvb_req *rq);
+int kvb_delete_bucket(struct kvb_store *st, struct kvb_delete_bucket *arg);
+int kvb_bucket_keys(struct kvb_store *st, struct kvb_bucket_keys *arg);
+int kvb_bucket_scan(struct kvb_store *st, struct kvb_bucket_scan *arg);
+
+/* space.c: chunk allocator */
+int kvb_space_init(struct kvb_store *st);
+void kvb_space_destroy(struct kvb_store *st);
+int kvb_space_alloc(struct kvb_store *st, u64 nr_chunks, u64 *start);
+void kvb_space_mark(struct kvb_store *st, u64 start, u64 len);
+void kvb_space_free(struct kvb_store *st, u64 start, u64 len);
+
+/* True when len bytes at p are all zero (reserved fields). */
+static inline bool kvb_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+/*
+ * Copy in an ioctl argument whose first member is its __u32 size, and
+ * check the size (abi.rst, steps 3 and 4).
+ */
+static inline int kvb_copy_arg(void *karg, size_t size, void __user *uarg)
+{
+	if (copy_from_user(karg, uarg, size))
+		return -EFAULT;
+	if (*(u32 *)karg != size)
+		return -EINVAL;
+	return 0;
+}
+
+static inline u64 kvb_chunk_of(struct kvb_store *st, u64 pos)
+{
+	return (pos - st->data_start) >> st->chunk_shift;
+}
+
+static inline u64 kvb_chunk_pos(struct kvb_store *st, u64 chunk)
+{
+	return st->data_start + (chunk << st->chunk_shift);
+}
+
+#endif /* KVB_H */
