@@ -298,9 +298,10 @@ static int kvb_scan_state(struct kvb_scan *sc, struct kvb_bucket *b)
 	}
 	if (best < 0)
 		return 0;
-	if (best == 1) {
+	if (best == 0) {
+		/* the buffer holds slot 1, read last */
 		ret = kvb_rw_block(st, REQ_OP_READ | REQ_META,
-				   b->start + b->len - 2ULL * st->block_size, s);
+				   b->start + b->len - 3ULL * st->block_size, s);
 		if (ret)
 			return ret;
 	}
