@@ -5,6 +5,7 @@
  * buckets' metadata, without reading any value.
  */
 #include <linux/crc32c.h>
+#include <linux/jiffies.h>
 #include <linux/ktime.h>
 #include <linux/slab.h>
 #include <linux/uuid.h>
@@ -66,6 +67,11 @@ int kvb_sb_write(struct kvb_store *st, u32 state)
 	sb->next_seq = cpu_to_le64(atomic64_read(&st->next_seq) + 1);
 	sb->format_time_ns = cpu_to_le64(st->format_time_ns);
 	sb->attach_count = cpu_to_le64(st->attach_count);
+	if (state == KVB_SB_CLEAN && st->ckpt_start) {
+		sb->ckpt_start = cpu_to_le64(st->ckpt_start);
+		sb->ckpt_len = cpu_to_le64(st->ckpt_len);
+		sb->ckpt_crc = cpu_to_le32(st->ckpt_crc);
+	}
 	sb->crc = cpu_to_le32(kvb_crc(sb, st->block_size));
 	ret = kvb_rw_block(st, kvb_sb_opf(), (gen % 2) * st->block_size, sb);
 	kvb_block_free(st, sb);
@@ -158,6 +164,10 @@ static int kvb_sb_apply(struct kvb_store *st, const struct kvb_disk_super *sb)
 	st->sb_generation = le64_to_cpu(sb->generation);
 	st->format_time_ns = le64_to_cpu(sb->format_time_ns);
 	st->attach_count = le64_to_cpu(sb->attach_count);
+	st->sb_clean = le32_to_cpu(sb->state) == KVB_SB_CLEAN;
+	st->ckpt_start = le64_to_cpu(sb->ckpt_start);
+	st->ckpt_len = le64_to_cpu(sb->ckpt_len);
+	st->ckpt_crc = le32_to_cpu(sb->ckpt_crc);
 	return 0;
 bad:
 	pr_err("kvbucket: %s: superblock geometry does not fit the device\n",
@@ -481,7 +491,7 @@ static s64 kvb_scan_chunk(struct kvb_scan *sc, u64 pos)
  * (a crash after a REPLACE committed but before the old copy was marked
  * removed), the newer one wins.
  */
-static int kvb_scan_index(struct kvb_store *st)
+int kvb_index_build(struct kvb_store *st)
 {
 	struct kvb_bucket *b;
 	unsigned long id;
@@ -534,6 +544,7 @@ static int kvb_scan_settle(struct kvb_store *st)
 int kvb_scan(struct kvb_store *st)
 {
 	struct kvb_scan sc = { .st = st };
+	unsigned long next_log = jiffies + 5 * HZ;
 	u64 c = 0;
 	int ret = 0;
 
@@ -548,13 +559,19 @@ int kvb_scan(struct kvb_store *st)
 			break;
 		}
 		c += adv;
+		WRITE_ONCE(st->scan_chunks, c);
+		if (time_after(jiffies, next_log)) {
+			pr_info("kvbucket: %s: attach scan at chunk %llu of %llu, %llu buckets\n",
+				st->path, c, st->nr_chunks, st->nr_buckets);
+			next_log = jiffies + 5 * HZ;
+		}
 		cond_resched();
 	}
 	kvb_block_free(st, sc.blk);
 	if (ret)
 		return ret;
 
-	ret = kvb_scan_index(st);
+	ret = kvb_index_build(st);
 	if (!ret)
 		ret = kvb_scan_settle(st);
 	if (ret)

@@ -118,6 +118,11 @@ struct kvb_store {
 	char path[64];
 	bool volatile_mode;
 	bool formatted;
+	bool sb_clean;			/* the superblock read was CLEAN */
+	bool warm;			/* the index came from the checkpoint */
+	u64 ckpt_start;			/* checkpoint named by the superblock */
+	u64 ckpt_len;
+	u32 ckpt_crc;
 
 	/* geometry, from the superblock */
 	u8 uuid[16];
@@ -156,6 +161,8 @@ struct kvb_store {
 	u64 alloc_cursor;
 
 	/* last attach */
+	struct kobject *sysfs;		/* /sys/kernel/kvbucket/<id> */
+	u64 scan_chunks;		/* chunks the attach scan examined */
 	u64 attach_ns;
 	u64 attach_bytes_read;
 	u64 nr_damaged;
@@ -172,6 +179,7 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *args,
 				   const char *path, u32 id);
 void kvb_store_detach(struct kvb_store *st);
 void kvb_store_close(struct kvb_store *st);
+void kvb_store_reset_index(struct kvb_store *st);
 void kvb_store_fill_info(struct kvb_store *st, struct kvb_store_info *info);
 int kvb_store_register(struct kvb_store *st);
 u64 kvb_store_next_seq(struct kvb_store *st);
@@ -223,6 +231,11 @@ int kvb_sb_format(struct kvb_store *st, u32 chunk_size, u32 max_keys,
 int kvb_sb_read(struct kvb_store *st);
 int kvb_sb_write(struct kvb_store *st, u32 state);
 int kvb_scan(struct kvb_store *st);
+int kvb_index_build(struct kvb_store *st);
+
+/* ckpt.c: the index checkpoint */
+int kvb_ckpt_write(struct kvb_store *st);
+int kvb_ckpt_load(struct kvb_store *st);
 u64 kvb_blocks_bytes(struct kvb_store *st, u64 bytes);
 
 /* index.c: key -> object */
@@ -291,12 +304,20 @@ int kvb_delete_bucket(struct kvb_store *st, struct kvb_delete_bucket *arg);
 int kvb_bucket_keys(struct kvb_store *st, struct kvb_bucket_keys *arg);
 int kvb_bucket_scan(struct kvb_store *st, struct kvb_bucket_scan *arg);
 
+/* sysfs.c: /sys/kernel/kvbucket */
+int kvb_sysfs_init(void);
+void kvb_sysfs_exit(void);
+int kvb_sysfs_add(struct kvb_store *st);
+void kvb_sysfs_del(struct kvb_store *st);
+
 /* space.c: chunk allocator */
 int kvb_space_init(struct kvb_store *st);
 void kvb_space_destroy(struct kvb_store *st);
 int kvb_space_alloc(struct kvb_store *st, u64 nr_chunks, u64 *start);
 void kvb_space_mark(struct kvb_store *st, u64 start, u64 len);
 void kvb_space_free(struct kvb_store *st, u64 start, u64 len);
+bool kvb_space_is_free(struct kvb_store *st, u64 start, u64 len);
+void kvb_space_clear(struct kvb_store *st);
 
 /* True when len bytes at p are all zero (reserved fields). */
 static inline bool kvb_zero(const void *p, size_t len)

@@ -253,6 +253,8 @@ static struct miscdevice kvb_ctl_dev = {
 
 static int __init kvb_init(void)
 {
+	int ret;
+
 	/* bucket ids index an xarray */
 	BUILD_BUG_ON(sizeof(unsigned long) < sizeof(u64));
 	BUILD_BUG_ON(sizeof(struct kvb_disk_super) != KVB_DISK_SUPER_SIZE);
@@ -266,7 +268,13 @@ static int __init kvb_init(void)
 	BUILD_BUG_ON(KVB_MAX_KEYS_PER_BUCKET > U16_MAX + 1);
 	BUILD_BUG_ON(KVB_MAX_KEY_LEN > U16_MAX);
 
-	return misc_register(&kvb_ctl_dev);
+	ret = kvb_sysfs_init();
+	if (ret)
+		return ret;
+	ret = misc_register(&kvb_ctl_dev);
+	if (ret)
+		kvb_sysfs_exit();
+	return ret;
 }
 
 static void __exit kvb_exit(void)
@@ -282,6 +290,7 @@ static void __exit kvb_exit(void)
 		kvb_store_put(st);
 	}
 	xa_destroy(&kvb_stores);
+	kvb_sysfs_exit();
 	rcu_barrier();
 }
 

@@ -77,3 +77,24 @@ void kvb_space_free(struct kvb_store *st, u64 start, u64 len)
 	st->used_chunks -= nr;
 	spin_unlock(&st->space_lock);
 }
+
+bool kvb_space_is_free(struct kvb_store *st, u64 start, u64 len)
+{
+	u64 first = kvb_chunk_of(st, start), nr = len >> st->chunk_shift;
+	bool ret;
+
+	spin_lock(&st->space_lock);
+	ret = find_next_bit(st->chunk_map, first + nr, first) >= first + nr;
+	spin_unlock(&st->space_lock);
+	return ret;
+}
+
+/* Forget every allocation (a discarded attempt to load the index). */
+void kvb_space_clear(struct kvb_store *st)
+{
+	spin_lock(&st->space_lock);
+	bitmap_zero(st->chunk_map, st->nr_chunks);
+	st->used_chunks = 0;
+	st->alloc_cursor = 0;
+	spin_unlock(&st->space_lock);
+}

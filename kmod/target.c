@@ -55,6 +55,17 @@ static void kvb_store_free_buckets(struct kvb_store *st)
 	xa_destroy(&st->buckets);
 }
 
+/* Throw away a partly loaded index, to load it again another way. */
+void kvb_store_reset_index(struct kvb_store *st)
+{
+	kvb_store_free_buckets(st);
+	xa_init(&st->buckets);
+	kvb_space_clear(st);
+	st->nr_buckets = 0;
+	st->nr_keys = 0;
+	st->value_bytes = 0;
+}
+
 static int kvb_check_limits(const struct kvb_attach *a)
 {
 	if (a->max_keys_per_bucket > KVB_MAX_KEYS_PER_BUCKET ||
@@ -122,14 +133,19 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *a,
 	st->max_keys = a->max_keys_per_bucket ?: st->sb_max_keys;
 	st->max_bytes = a->max_bucket_bytes ?: st->sb_max_bytes;
 
-	ret = kvb_index_init(st);
+	ret = kvb_sysfs_add(st);
 	if (ret)
 		goto out_close;
+	ret = kvb_index_init(st);
+	if (ret)
+		goto out_sysfs;
 	ret = kvb_space_init(st);
 	if (ret)
 		goto out_index;
 	if (!format) {
-		ret = kvb_scan(st);
+		ret = kvb_ckpt_load(st);
+		if (ret == -EAGAIN)
+			ret = kvb_scan(st);
 		if (ret)
 			goto out_space;
 	}
@@ -144,11 +160,13 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *a,
 		goto out_space;
 
 	st->attach_ns = ktime_get_ns() - t0;
-	pr_info("kvbucket%u: attached %s: %llu keys in %llu buckets, %llu of %llu MiB used, %llu ms%s\n",
+	pr_info("kvbucket%u: attached %s: %llu keys in %llu buckets, %llu of %llu MiB used; %s start, %llu ms, %llu KiB read%s\n",
 		st->id, st->path, st->nr_keys, st->nr_buckets,
 		(st->used_chunks << st->chunk_shift) >> 20,
 		(st->nr_chunks << st->chunk_shift) >> 20,
+		format ? "new" : st->warm ? "warm" : "cold",
 		div_u64(st->attach_ns, NSEC_PER_MSEC),
+		st->attach_bytes_read >> 10,
 		st->volatile_mode ? ", volatile" : "");
 	return st;
 
@@ -157,6 +175,8 @@ out_space:
 	kvb_space_destroy(st);
 out_index:
 	kvb_index_destroy(st);
+out_sysfs:
+	kvb_sysfs_del(st);
 out_close:
 	kvb_bdev_close(&st->dev);
 out_free:
@@ -196,6 +216,11 @@ void kvb_store_close(struct kvb_store *st)
 {
 	int ret;
 
+	kvb_sysfs_del(st);
+	ret = kvb_ckpt_write(st);
+	if (ret)
+		pr_info("kvbucket%u: %s: no index checkpoint (%d): the next attach scans\n",
+			st->id, st->path, ret);
 	mutex_lock(&st->sb_lock);
 	st->id_lease = st->next_id;
 	ret = kvb_sb_write(st, KVB_SB_CLEAN);
@@ -221,7 +246,8 @@ void kvb_store_fill_info(struct kvb_store *st, struct kvb_store_info *info)
 	info->size = sizeof(*info);
 	info->id = st->id;
 	info->flags = (st->volatile_mode ? KVB_INFO_VOLATILE : 0) |
-		      (st->formatted ? KVB_INFO_FORMATTED : 0);
+		      (st->formatted ? KVB_INFO_FORMATTED : 0) |
+		      (st->warm ? KVB_INFO_WARM : 0);
 	info->block_size = st->block_size;
 	info->chunk_size = st->chunk_size;
 	info->max_keys_per_bucket = st->max_keys;

@@ -116,6 +116,7 @@ struct kvb_list {
 /* kvb_store_info.flags */
 #define KVB_INFO_VOLATILE	(1U << 0)
 #define KVB_INFO_FORMATTED	(1U << 1)	/* this attach formatted it */
+#define KVB_INFO_WARM		(1U << 2)	/* attach read the index checkpoint */
 
 /*
  * KVB_IOC_INFO on the control device (id is read) and KVB_IOC_STORE_INFO on

@@ -89,7 +89,12 @@ struct kvb_disk_super {
 	__le64 next_seq;		/* every sequence number is below this */
 	__le64 format_time_ns;		/* CLOCK_REALTIME */
 	__le64 attach_count;		/* attaches since format */
-	__le64 reserved[16];		/* zero */
+	/* index checkpoint, written by a clean detach (state CLEAN only) */
+	__le64 ckpt_start;		/* byte offset, 0: none */
+	__le64 ckpt_len;		/* bytes, a multiple of B */
+	__le32 ckpt_crc;		/* of the ckpt_len bytes */
+	__le32 reserved0;
+	__le64 reserved[13];		/* zero */
 };
 
 /*
@@ -175,6 +180,55 @@ struct kvb_disk_free {
 	__le64 reserved[4];
 };
 
+/*
+ * Index checkpoint: the whole index, written by a clean detach into free
+ * chunks and named by the superblock, so that the next attach reads it
+ * sequentially instead of scanning every bucket (a warm start). It is
+ * trusted only while the superblock that names it is CLEAN; attach marks
+ * the superblock DIRTY before the chunks can be reused.
+ *
+ * Layout: a struct kvb_disk_ckpt, then per bucket a struct
+ * kvb_disk_ckpt_bucket followed by nr_live struct kvb_disk_ckpt_obj, each
+ * followed by its key and zero padding to 8 bytes; zero up to ckpt_len.
+ */
+struct kvb_disk_ckpt {
+	__le64 magic;			/* KVB_CKPT_MAGIC */
+	__le32 crc;			/* unused: ckpt_crc covers it all */
+	__le32 reserved0;
+	__u8 uuid[16];			/* the store's */
+	__le64 sb_generation;		/* of the superblock that names it */
+	__le64 nr_buckets;
+	__le64 nr_objs;
+	__le64 used_len;		/* bytes of records, from the start */
+	__le64 reserved[2];
+};
+
+struct kvb_disk_ckpt_bucket {
+	__le64 id;
+	__le64 seq;
+	__le64 start;
+	__le64 len;
+	__le64 ctime_ns;
+	__le64 state_seq;		/* seq of the current state slot */
+	__le32 hdr_crc;
+	__le32 meta_crc;
+	__le32 nr_objs;			/* in the object table */
+	__le32 nr_live;			/* records that follow */
+	__le32 state_slot;		/* slot written last */
+	__le32 reserved0;
+};
+
+struct kvb_disk_ckpt_obj {
+	__le32 value_off;
+	__le32 value_len;
+	__le32 value_crc;
+	__le16 idx;			/* in the bucket's object table */
+	__le16 key_len;
+	/* key_len bytes of key, then zero padding to 8 bytes */
+};
+
+#define KVB_CKPT_MAGIC		0x31544e504b434256ULL	/* "VBCKPNT1" */
+
 /* Sizes a reader can rely on. */
 #define KVB_DISK_SUPER_SIZE	256
 #define KVB_DISK_BUCKET_SIZE	128
@@ -182,6 +236,9 @@ struct kvb_disk_free {
 #define KVB_DISK_STATE_SIZE	64
 #define KVB_DISK_COMMIT_SIZE	80
 #define KVB_DISK_FREE_SIZE	64
+#define KVB_DISK_CKPT_SIZE	80
+#define KVB_DISK_CKPT_BUCKET_SIZE	72
+#define KVB_DISK_CKPT_OBJ_SIZE	16
 
 /* Largest object count one state slot of block size bs can describe. */
 #define KVB_STATE_MAX_OBJS(bs)	(((bs) - KVB_DISK_STATE_SIZE) * 8)
