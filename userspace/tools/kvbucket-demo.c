@@ -232,6 +232,11 @@ static void phase_print(const struct phase *p)
 {
 	double s = p->secs > 0 ? p->secs : 1e-9;
 
+	if (!p->bytes) {		/* query: no data moves */
+		printf("%-8s %6" PRIu64 " objects in %7.3f s: %10.1f objects/s\n",
+		       p->name, p->objs, p->secs, p->objs / s);
+		return;
+	}
 	printf("%-8s %6" PRIu64 " objects, %9.1f MiB in %7.3f s: %9.1f MiB/s, %10.1f objects/s\n",
 	       p->name, p->objs, p->bytes / MIB, p->secs, p->bytes / MIB / s,
 	       p->objs / s);
