@@ -233,12 +233,13 @@ static void phase_print(const struct phase *p)
 	double s = p->secs > 0 ? p->secs : 1e-9;
 
 	if (!p->bytes) {		/* query: no data moves */
-		printf("%-8s %6" PRIu64 " objects in %7.3f s: %10.1f objects/s\n",
-		       p->name, p->objs, p->secs, p->objs / s);
+		printf("%-8s %6" PRIu64 " objects in %7.3f s: %10.1f %s\n",
+		       p->name, p->objs, p->secs, p->objs / s, "objects/s");
 		return;
 	}
-	printf("%-8s %6" PRIu64 " objects, %9.1f MiB in %7.3f s: %9.1f MiB/s, %10.1f objects/s\n",
-	       p->name, p->objs, p->bytes / MIB, p->secs, p->bytes / MIB / s,
+	printf("%-8s %6" PRIu64 " objects, %9.1f MiB in %7.3f s: ", p->name,
+	       p->objs, p->bytes / MIB, p->secs);
+	printf("%9.1f MiB/s, %10.1f objects/s\n", p->bytes / MIB / s,
 	       p->objs / s);
 }
 
@@ -336,8 +337,8 @@ static void parse_args(int argc, char **argv)
 			if (!parse_size(optarg, &opt.value_size) ||
 			    !opt.value_size ||
 			    opt.value_size > KVB_MAX_BUCKET_BYTES) {
-				fprintf(stderr, "kvbucket-demo: --value-size %s: not 1..1G\n",
-					optarg);
+				fprintf(stderr, "kvbucket-demo: %s %s: %s\n",
+					"--value-size", optarg, "not 1..1G");
 				exit(2);
 			}
 			break;
@@ -372,7 +373,8 @@ static void parse_args(int argc, char **argv)
 		exit(2);
 	}
 	if (opt.value_size * opt.batch > KVB_MAX_BUCKET_BYTES) {
-		fprintf(stderr, "kvbucket-demo: --batch x --value-size above 1 GiB (one bucket)\n");
+		fprintf(stderr, "kvbucket-demo: %s\n",
+			"--batch x --value-size above 1 GiB (one bucket)");
 		exit(2);
 	}
 }
@@ -407,8 +409,9 @@ int main(int argc, char **argv)
 	plan_slices();
 	val = alloc_aligned(opt.value_size);
 
-	printf("demo: %s: %u keys x %" PRIu64 " bytes, batches of %u, %u slices per value\n",
-	       opt.dev, opt.keys, opt.value_size, opt.batch, opt.slices);
+	printf("demo: %s: %u keys x %" PRIu64 " bytes, ", opt.dev, opt.keys,
+	       opt.value_size);
+	printf("batches of %u, %u slices per value\n", opt.batch, opt.slices);
 
 	/* Attach, with limits large enough for one batch per bucket. */
 	if (opt.format) {

@@ -97,7 +97,8 @@ static void usage(FILE *f)
 "  --volatile        attach: no cache flush per bucket (faster; acknowledged\n"
 "                    writes may be lost at a power cut, never corrupted)\n"
 "  --max-keys N      attach: keys per bucket, 1..%u (0: the store's)\n"
-"  --max-bytes SIZE  attach: value bytes per bucket, up to 1G (0: the store's)\n"
+"  --max-bytes SIZE  attach: value bytes per bucket, up to 1G\n"
+"                    (0: the store's)\n"
 "  --chunk-size SIZE attach --format: allocation unit, a power of two from\n"
 "                    the block size to 64M (default 1M)\n"
 "  --replace         put: replace a stored value\n"
@@ -259,7 +260,8 @@ static void parse_key(const char *arg, struct key *k)
 
 	k->arg = arg;
 	if (opt.hex) {
-		if (n >= 2 && arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X')) {
+		if (n >= 2 && arg[0] == '0' &&
+		    (arg[1] == 'x' || arg[1] == 'X')) {
 			arg += 2;
 			n -= 2;
 		}
@@ -268,7 +270,8 @@ static void parse_key(const char *arg, struct key *k)
 		n /= 2;
 		k->data = xmalloc(n);
 		for (i = 0; i < n; i++) {
-			int hi = hexval(arg[2 * i]), lo = hexval(arg[2 * i + 1]);
+			int hi = hexval(arg[2 * i]);
+			int lo = hexval(arg[2 * i + 1]);
 
 			if (hi < 0 || lo < 0)
 				usage_error("%s: not a hex key", k->arg);
@@ -450,8 +453,8 @@ static uint32_t selected_store(const char *arg)
 	if (n == 0)
 		fail_msg("no store attached (" PROG " attach DEV)");
 	if (n > 1) {
-		fprintf(stderr, PROG ": %s: %d stores attached: choose one with --store ID\n",
-			cmd, n);
+		fprintf(stderr, PROG ": %s: %d stores attached: %s\n", cmd, n,
+			"choose one with --store ID");
 		exit(EXIT_USAGE);
 	}
 	id = ids[0];
@@ -993,7 +996,10 @@ static int key_batch(bool remove, int argc, char **argv)
 		n = argc - i;
 		if (n > (int)KVB_MAX_BATCH)
 			n = KVB_MAX_BATCH;
-		ret = remove ? kvb_remove(st, d + i, n) : kvb_query(st, d + i, n);
+		if (remove)
+			ret = kvb_remove(st, d + i, n);
+		else
+			ret = kvb_query(st, d + i, n);
 		if (ret < 0)
 			fail(n == 1 ? keys[i].arg : "batch", ret,
 			     ret == -EINVAL && n > 1 ?
