@@ -26,7 +26,7 @@ struct kvb_store;
 
 /* Options of kvb_attach(); a zeroed structure asks for the defaults. */
 struct kvb_attach_opts {
-	unsigned int flags;		/* KVB_ATTACH_FORMAT, KVB_ATTACH_VOLATILE */
+	unsigned int flags;		/* KVB_ATTACH_FORMAT, _VOLATILE */
 	unsigned int max_keys_per_bucket;	/* 0: the store's */
 	uint64_t max_bucket_bytes;	/* 0: the store's */
 	unsigned int chunk_size;	/* 0: default; format only */
