@@ -122,8 +122,11 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *a,
 			ret = -EINVAL;
 			goto out_close;
 		}
+		/* the limits given at format become the store's */
 		ret = kvb_sb_format(st, a->chunk_size ?: KVB_DEFAULT_CHUNK_SIZE,
+				    a->max_keys_per_bucket ?:
 				    KVB_DEFAULT_KEYS_PER_BUCKET,
+				    a->max_bucket_bytes ?:
 				    KVB_DEFAULT_BUCKET_BYTES);
 	} else {
 		ret = kvb_sb_read(st);

@@ -22,6 +22,8 @@ FIXTURE(ps) {
 	uint64_t bucket[NR_BUCKETS];
 	uint64_t max_id;
 	struct kvb_store_info info;	/* after populate */
+	int extra;			/* keys verify() added, 100 bytes each */
+	char extra_keys[4][32];
 };
 
 FIXTURE_SETUP(ps)
@@ -133,6 +135,15 @@ static void verify(struct __test_metadata *_metadata, FIXTURE_DATA(ps) *self)
 			}
 		}
 	}
+	/* the keys earlier verify() calls added are still there */
+	for (i = 0; i < self->extra; i++) {
+		struct tkey n = { self->extra_keys[i],
+				  strlen(self->extra_keys[i]), 100, 0 };
+
+		EXPECT_EQ(0, get_one(fd, &n));
+		live++;
+		bytes += 100;
+	}
 	ASSERT_EQ(0, st_info(fd, &info));
 	EXPECT_EQ(live, info.nr_keys);
 	EXPECT_EQ(bytes, info.value_bytes);
@@ -151,8 +162,15 @@ static void verify(struct __test_metadata *_metadata, FIXTURE_DATA(ps) *self)
 	/* ids continue above everything handed out, even the deleted newest */
 	EXPECT_LT(self->max_id, info.next_bucket_id);
 	{
-		struct tkey n = { "after-reattach", 14, 100, 0 };
+		char *name = self->extra_keys[self->extra];
+		struct tkey n = { name, 0, 100, 0 };
 		uint64_t id;
+
+		ASSERT_LT(self->extra, 4);
+		snprintf(name, sizeof(self->extra_keys[0]), "after-reattach-%d",
+			 self->extra);
+		n.klen = strlen(name);
+		self->extra++;
 
 		ASSERT_EQ(0, put_one(fd, &n, 0, NULL, &id));
 		EXPECT_LT(self->max_id, id);
