@@ -146,7 +146,7 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *a,
 	if (ret)
 		goto out_index;
 	if (!format) {
-		ret = kvb_ckpt_load(st);
+		ret = a->flags & KVB_ATTACH_SCAN ? -EAGAIN : kvb_ckpt_load(st);
 		if (ret == -EAGAIN)
 			ret = kvb_scan(st);
 		if (ret)

@@ -63,7 +63,9 @@ struct kvb_features {
 /* KVB_IOC_ATTACH flags. */
 #define KVB_ATTACH_FORMAT	(1U << 0)	/* write a new, empty store */
 #define KVB_ATTACH_VOLATILE	(1U << 1)	/* no flush per bucket: see abi.rst */
-#define KVB_ATTACH_FLAGS	(KVB_ATTACH_FORMAT | KVB_ATTACH_VOLATILE)
+#define KVB_ATTACH_SCAN		(1U << 2)	/* ignore the index checkpoint */
+#define KVB_ATTACH_FLAGS	(KVB_ATTACH_FORMAT | KVB_ATTACH_VOLATILE | \
+				 KVB_ATTACH_SCAN)
 
 /*
  * KVB_IOC_ATTACH (CAP_SYS_ADMIN): open a block device exclusively and make
