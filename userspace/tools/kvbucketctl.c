@@ -38,10 +38,11 @@
 #define O_REPLACE	(1U << 8)
 #define O_START		(1U << 9)
 #define O_LIMIT		(1U << 10)
+#define O_SCAN		(1U << 11)
 
 static struct {
 	unsigned int given;		/* O_* seen on the command line */
-	bool json, hex, format, volatile_, replace;
+	bool json, hex, format, volatile_, replace, scan;
 	const char *store;		/* --store ID|DEV */
 	uint32_t max_keys;
 	uint64_t max_bytes;
@@ -61,8 +62,8 @@ static void usage(FILE *f)
 "objects) and their keys. Stores are /dev/kvbucketN; N is the store ID.\n"
 "\n"
 "Stores (attach and detach need CAP_SYS_ADMIN):\n"
-"  attach DEV [--format] [--volatile] [--max-keys N] [--max-bytes SIZE]\n"
-"             [--chunk-size SIZE]\n"
+"  attach DEV [--format] [--volatile] [--scan] [--max-keys N]\n"
+"             [--max-bytes SIZE] [--chunk-size SIZE]\n"
 "                    make block device DEV a store and print its ID;\n"
 "                    --format writes a new, empty store (erasing DEV),\n"
 "                    without it DEV must already hold one\n"
@@ -96,6 +97,8 @@ static void usage(FILE *f)
 "  --format          attach: write a new store\n"
 "  --volatile        attach: no cache flush per bucket (faster; acknowledged\n"
 "                    writes may be lost at a power cut, never corrupted)\n"
+"  --scan            attach: read every bucket's metadata, even when a\n"
+"                    clean detach left an index checkpoint\n"
 "  --max-keys N      attach: keys per bucket, 1..%u (0: the store's)\n"
 "  --max-bytes SIZE  attach: value bytes per bucket, up to 1G\n"
 "                    (0: the store's)\n"
@@ -626,7 +629,8 @@ static int cmd_attach(int argc, char **argv)
 	if (opt.chunk_size > UINT32_MAX)
 		usage_error("--chunk-size too large");
 	ao.flags = (opt.format ? KVB_ATTACH_FORMAT : 0) |
-		   (opt.volatile_ ? KVB_ATTACH_VOLATILE : 0);
+		   (opt.volatile_ ? KVB_ATTACH_VOLATILE : 0) |
+		   (opt.scan ? KVB_ATTACH_SCAN : 0);
 	ao.max_keys_per_bucket = opt.max_keys;
 	ao.max_bucket_bytes = opt.max_bytes;
 	ao.chunk_size = opt.chunk_size;
@@ -1165,8 +1169,8 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	unsigned int opts;
 } commands[] = {
-	{ "attach", cmd_attach, O_JSON | O_FORMAT | O_VOLATILE | O_MAX_KEYS |
-				O_MAX_BYTES | O_CHUNK_SIZE },
+	{ "attach", cmd_attach, O_JSON | O_FORMAT | O_VOLATILE | O_SCAN |
+				O_MAX_KEYS | O_MAX_BYTES | O_CHUNK_SIZE },
 	{ "detach", cmd_detach, 0 },
 	{ "list", cmd_list, O_JSON },
 	{ "info", cmd_info, O_JSON | O_STORE },
@@ -1186,6 +1190,7 @@ static const struct option longopts[] = {
 	{ "store",	required_argument,	NULL, 's' },
 	{ "format",	no_argument,		NULL, 'f' },
 	{ "volatile",	no_argument,		NULL, 'V' },
+	{ "scan",	no_argument,		NULL, 'S' },
 	{ "max-keys",	required_argument,	NULL, 'K' },
 	{ "max-bytes",	required_argument,	NULL, 'B' },
 	{ "chunk-size",	required_argument,	NULL, 'C' },
@@ -1205,6 +1210,7 @@ static const char *opt_name(unsigned int bit)
 		{ O_MAX_BYTES, "--max-bytes" },
 		{ O_CHUNK_SIZE, "--chunk-size" }, { O_REPLACE, "--replace" },
 		{ O_START, "--start" }, { O_LIMIT, "--limit" },
+		{ O_SCAN, "--scan" },
 	};
 	size_t i;
 
@@ -1244,6 +1250,10 @@ int main(int argc, char **argv)
 		case 'V':
 			opt.given |= O_VOLATILE;
 			opt.volatile_ = true;
+			break;
+		case 'S':
+			opt.given |= O_SCAN;
+			opt.scan = true;
 			break;
 		case 'K':
 			opt.given |= O_MAX_KEYS;
