@@ -1190,7 +1190,7 @@ static const struct option longopts[] = {
 	{ "store",	required_argument,	NULL, 's' },
 	{ "format",	no_argument,		NULL, 'f' },
 	{ "volatile",	no_argument,		NULL, 'V' },
-	{ "scan",	no_argument,		NULL, 'S' },
+	{ "scan",	no_argument,		NULL, 'a' },
 	{ "max-keys",	required_argument,	NULL, 'K' },
 	{ "max-bytes",	required_argument,	NULL, 'B' },
 	{ "chunk-size",	required_argument,	NULL, 'C' },
@@ -1251,7 +1251,7 @@ int main(int argc, char **argv)
 			opt.given |= O_VOLATILE;
 			opt.volatile_ = true;
 			break;
-		case 'S':
+		case 'a':
 			opt.given |= O_SCAN;
 			opt.scan = true;
 			break;
