@@ -28,6 +28,33 @@ userspace:
 tests: userspace
 	$(MAKE) -C tests
 
+# The targets below are thin wrappers: the scripts are usable directly.
+deps:
+	$(CURDIR)/scripts/install-deps.sh
+
+lint:
+	$(CURDIR)/scripts/lint.sh
+
+# make vm                        interactive shell in the VM (Ctrl-A x quits)
+# make vm CMD='...'              run CMD in the VM, exit with its status
+# make vm VM_ARGS='--no-module --mem 4096' ...   more scripts/vm.sh options
+# CMD reaches the recipe through the environment, so any quoting survives.
+vm: all
+	@if [ -n "$$CMD" ]; then \
+		exec $(CURDIR)/scripts/vm.sh $(VM_ARGS) -- "$$CMD"; \
+	else \
+		exec $(CURDIR)/scripts/vm.sh $(VM_ARGS); \
+	fi
+
+# Sequential on purpose (deps, then the build, then the VM) even under -j.
+demo:
+	$(MAKE) deps
+	$(MAKE) all
+	$(CURDIR)/scripts/vm.sh -- 'kvbucket-demo --dev /dev/nvme0n1'
+
+check:
+	$(CURDIR)/scripts/check.sh
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
 	rm -rf $(BUILD)

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install the Debian 12 packages that building, linting and testing kvbucket
+# need (`make deps`). Idempotent and fast when everything is there: a single
+# dpkg-query, and apt-get (update + install) only for what is missing.
+set -eu
+
+PACKAGES=(
+	# the kernel the module is built for and tested on, and its headers
+	linux-image-amd64 linux-headers-amd64
+	# checkpatch.pl and its data files come from the kernel source
+	linux-source-6.1 xz-utils perl
+	# module and userspace builds
+	gcc make libc6-dev pkg-config liburing-dev sparse
+	# the test VM: QEMU (with qboot), the busybox initramfs, modprobe
+	qemu-system-x86 busybox-static cpio gzip kmod
+	# used by the tests inside the VM (which run the host's binaries)
+	fio python3 dmsetup util-linux
+)
+
+# One dpkg-query for all: it lists the installed ones; packages it has
+# never heard of are simply absent from its output.
+# shellcheck disable=SC2016 # ${...} is dpkg-query's format, not bash's
+installed=" $(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null |
+	awk '$1 == "installed" { printf "%s ", $2 }')"
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	case "$installed" in
+	*" $pkg "*) ;;
+	*) missing+=("$pkg") ;;
+	esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PACKAGES[@]} packages present"
+	exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: need root: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
