@@ -36,7 +36,8 @@ lint:
 	$(CURDIR)/scripts/lint.sh
 
 # make vm                        interactive shell in the VM (Ctrl-A x quits)
-# make vm CMD='...'              run CMD in the VM, exit with its status
+# make vm CMD='...'              run CMD in the VM (make exits 2 if it fails;
+#                                scripts/vm.sh returns the exact status)
 # make vm VM_ARGS='--no-module --mem 4096' ...   more scripts/vm.sh options
 # CMD reaches the recipe through the environment, so any quoting survives.
 vm: all

@@ -22,6 +22,9 @@
 #   KVB_VM_TIMEOUT=3600        seconds before QEMU is killed
 #   KVB_VM_ACCEL=kvm|tcg       skip the accelerator probe (default: probe)
 #   KVB_VM_DIR=build/vm        where images, logs and KVB_OUT live
+#   KVB_VM_KERNEL, KVB_VM_KVER, KVB_VM_MODDIR, KVB_VM_MODULE: boot another
+#     kernel (e.g. a debug build): its bzImage, release, the directory the
+#     guest gets as /lib/modules/KVER, and the kvbucket.ko built for it
 #   KVB_*                      other KVB_ variables are passed to the guest
 set -eu
 
@@ -61,7 +64,7 @@ probe_accel() {
 		echo tcg
 		return
 	fi
-	initrd=$("$ROOT/scripts/vm/initramfs.sh" "$KVER" "$VMDIR_DEFAULT") || exit 125
+	initrd=$("$ROOT/scripts/vm/initramfs.sh" "$KVER" "$VMDIR_DEFAULT" "$MODDIR") || exit 125
 	token=$RANDOM$RANDOM
 	log=$(mktemp)
 	qemu_base kvm 256
@@ -131,6 +134,7 @@ write_env() {
 			KVB_KVER "$KVER" KVB_OUT "$RUN/out" KVB_VM_RUN "$RUN" \
 			KVB_VM_TOKEN "$TOKEN" KVB_VM_NDISKS "$NDISKS" \
 			KVB_VM_LOAD_MODULE "$LOAD_MODULE" KVB_VM_CMD "$CMD" \
+			KVB_VM_MODDIR "$MODDIR" \
 			KVB_VM_TERM "${TERM:-linux}"
 		# Pass the caller's other KVB_* knobs (and CI) through.
 		for var in $(compgen -e); do
@@ -161,16 +165,18 @@ main() {
 	done
 	CMD="$*"
 
-	KVER=$("$ROOT/scripts/kver.sh")
-	KERNEL=/boot/vmlinuz-$KVER
+	KVER=${KVB_VM_KVER:-$("$ROOT/scripts/kver.sh")}
+	KERNEL=${KVB_VM_KERNEL:-/boot/vmlinuz-$KVER}
+	MODDIR=${KVB_VM_MODDIR:-/lib/modules/$KVER}
 	[ -r "$KERNEL" ] || die "$KERNEL missing: make deps"
+	[ -d "$MODDIR" ] || die "$MODDIR missing"
 	command -v qemu-system-x86_64 >/dev/null || die "no QEMU: make deps"
 	if [ -n "${PROBE_ONLY:-}" ]; then
 		probe_accel
 		return
 	fi
 
-	MODULE=$ROOT/kmod/kvbucket.ko
+	MODULE=${KVB_VM_MODULE:-$ROOT/kmod/kvbucket.ko}
 	if [ "$LOAD_MODULE" = 1 ] && [ ! -f "$MODULE" ]; then
 		die "$MODULE not built (make module), or use --no-module"
 	fi
@@ -179,7 +185,7 @@ main() {
 	log=${log:-$RUN/console.log}
 	mkdir -p "$(dirname "$log")"
 	log=$(cd "$(dirname "$log")" && pwd)/$(basename "$log")
-	initrd=$("$ROOT/scripts/vm/initramfs.sh" "$KVER" "$VMDIR_DEFAULT") || exit 125
+	initrd=$("$ROOT/scripts/vm/initramfs.sh" "$KVER" "$VMDIR_DEFAULT" "$MODDIR") || exit 125
 
 	rm -rf "$RUN/out" "$RUN/exit-status"
 	mkdir -p "$RUN/out"

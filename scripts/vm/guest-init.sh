@@ -80,11 +80,21 @@ fi
 # shellcheck source=/dev/null
 . "$run_env"
 
+# Another kernel's modules (KVB_VM_MODDIR) become /lib/modules/$KVB_KVER.
+# Before the tmpfs mounts below, which could hide where they are.
+if [ "$KVB_VM_MODDIR" != "/lib/modules/$KVB_KVER" ]; then
+	mount_fs tmpfs tmpfs /lib/modules mode=0755
+	mkdir -p "/lib/modules/$KVB_KVER"
+	mount --bind "$KVB_VM_MODDIR" "/lib/modules/$KVB_KVER" ||
+		fail "cannot bind $KVB_VM_MODDIR on /lib/modules/$KVB_KVER"
+fi
+
 # The host root is read-only: give the usual writable places a tmpfs.
-for dir in /tmp /run /var/tmp /var/log /var/cache /root; do
+# (Not /root: files there, such as ~/.cache, stay visible; HOME is in /tmp.)
+for dir in /tmp /run /var/tmp /var/log /var/cache; do
 	mount_fs tmpfs tmpfs "$dir" mode=1777
 done
-chmod 0700 /root
+mkdir -m 0700 /tmp/home
 mount_fs devpts devpts /dev/pts gid=5,mode=620,ptmxmode=666
 mount_fs tmpfs tmpfs /dev/shm mode=1777
 mount_fs debugfs debugfs /sys/kernel/debug
@@ -127,7 +137,7 @@ if [ "$KVB_VM_LOAD_MODULE" = 1 ]; then
 fi
 
 export KVB_ROOT KVB_MODULE KVB_KVER KVB_OUT KVB_DISKS KVB_VM_RUN
-export HOME=/root TERM=${KVB_VM_TERM:-linux} PYTHONDONTWRITEBYTECODE=1
+export HOME=/tmp/home TERM=${KVB_VM_TERM:-linux} PYTHONDONTWRITEBYTECODE=1
 export PATH="$KVB_ROOT/build/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export LD_LIBRARY_PATH="$KVB_ROOT/build/lib"
 cd "$KVB_ROOT" || fail "cannot cd to $KVB_ROOT"

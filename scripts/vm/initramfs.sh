@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build (or reuse) the tiny initramfs of the kvbucket test VM and print its
-# path. Usage: scripts/vm/initramfs.sh KVER OUTDIR
+# path. Usage: scripts/vm/initramfs.sh KVER OUTDIR [MODDIR]
+# MODDIR (default /lib/modules/KVER) must end in /lib/modules/KVER.
 #
 # Contents: busybox-static, scripts/vm/init as /init, and the virtio-pci and
 # 9p modules of KVER (with their dependencies) taken from the host's
@@ -13,16 +14,24 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 kver=${1:?usage: initramfs.sh KVER OUTDIR}
 outdir=${2:?usage: initramfs.sh KVER OUTDIR}
+moddir=${3:-/lib/modules/$kver}
 busybox=/bin/busybox
 image=$outdir/initramfs-$kver.cpio.gz
 stamp=$image.inputs
 
 die() { echo "initramfs.sh: $*" >&2; exit 1; }
 
+case "$moddir" in
+*/lib/modules/"$kver") basedir=${moddir%/lib/modules/"$kver"} ;;
+*) die "$moddir does not end in /lib/modules/$kver" ;;
+esac
+
 # The modules stage 1 needs to reach the 9p root, in load order, without
 # duplicates (modprobe prints shared dependencies once per requested module).
+# Built-in ones ("builtin 9p") need nothing.
 module_paths() {
-	modprobe -S "$kver" --show-depends -a virtio_pci 9pnet_virtio 9p |
+	modprobe ${basedir:+-d "$basedir"} -S "$kver" --show-depends -a \
+		virtio_pci 9pnet_virtio 9p |
 		awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
 }
 
@@ -32,13 +41,12 @@ fi
 # A dynamic busybox would not run in the initramfs, which has no libc.
 ! ldd "$busybox" >/dev/null 2>&1 ||
 	die "$busybox is not static: apt-get install busybox-static"
-mods=$(module_paths) || die "modprobe -S $kver --show-depends failed"
-[ -n "$mods" ] || die "no virtio/9p modules found for $kver"
+mods=$(module_paths) || die "modprobe -S $kver --show-depends: no virtio/9p for $kver in $moddir"
 
 # Everything that goes into the image, hashed: any change rebuilds it.
 # shellcheck disable=SC2086 # $mods is a newline-separated list of paths
 inputs=$(
-	echo "$kver"
+	echo "$kver $moddir"
 	sha256sum "$here/init" "$busybox" "$0" $mods
 )
 if [ -f "$image" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
@@ -53,6 +61,7 @@ root=$tmp/root
 mkdir -p "$root/bin"
 cp "$busybox" "$root/bin/busybox"
 install -m 0755 "$here/init" "$root/init"
+touch "$root/modules.list"
 for ko in $mods; do
 	mkdir -p "$root$(dirname "$ko")"
 	cp "$ko" "$root$ko"
