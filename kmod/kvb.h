@@ -73,7 +73,7 @@ struct kvb_bucket {
 	u64 live_bytes;		/* index_lock */
 	int state;		/* enum kvb_bucket_state; READ_ONCE */
 	refcount_t ref;
-	struct mutex lock;
+	struct mutex lock;		/* on-disk state, see the top */
 	u64 state_seq;		/* seq of the newest state slot, lock */
 	unsigned int state_slot; /* slot written last, lock */
 	unsigned long *removed;	/* persisted removals, lock */

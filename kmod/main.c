@@ -265,7 +265,8 @@ static int __init kvb_init(void)
 	BUILD_BUG_ON(sizeof(struct kvb_disk_free) != KVB_DISK_FREE_SIZE);
 	BUILD_BUG_ON(KVB_MAX_KEYS_PER_BUCKET >
 		     KVB_STATE_MAX_OBJS(KVB_MIN_BLOCK_SIZE));
-	BUILD_BUG_ON(KVB_MAX_KEYS_PER_BUCKET > U16_MAX + 1);
+	/* kvb_obj.idx is a u16 */
+	BUILD_BUG_ON(KVB_MAX_KEYS_PER_BUCKET > (u32)U16_MAX + 1);
 	BUILD_BUG_ON(KVB_MAX_KEY_LEN > U16_MAX);
 
 	ret = kvb_sysfs_init();

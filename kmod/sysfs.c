@@ -17,7 +17,10 @@ struct kvb_sysfs {
 	struct kvb_store *st;
 };
 
-#define kvb_sysfs_store(kobj) container_of(kobj, struct kvb_sysfs, kobj)->st
+static struct kvb_store *kvb_sysfs_store(struct kobject *kobj)
+{
+	return container_of(kobj, struct kvb_sysfs, kobj)->st;
+}
 
 #define KVB_ATTR_U64(name, expr)					\
 static ssize_t name##_show(struct kobject *kobj,			\
@@ -44,6 +47,7 @@ static ssize_t device_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%s\n", kvb_sysfs_store(kobj)->path);
 }
+
 static struct kobj_attribute device_attr = __ATTR_RO(device);
 
 /* "attaching", "attached" */
@@ -55,6 +59,7 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 	return sysfs_emit(buf, "%s\n", READ_ONCE(st->attach_ns) ?
 			  "attached" : "attaching");
 }
+
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 
 /* "new", "warm" (from the checkpoint), "cold" (scanned) */
@@ -66,6 +71,7 @@ static ssize_t attach_mode_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%s\n", st->formatted ? "new" :
 			  READ_ONCE(st->warm) ? "warm" : "cold");
 }
+
 static struct kobj_attribute attach_mode_attr = __ATTR_RO(attach_mode);
 
 /* chunks of the data area the attach scan has examined, and of all */
@@ -77,6 +83,7 @@ static ssize_t attach_progress_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%llu %llu\n", READ_ONCE(st->scan_chunks),
 			  st->nr_chunks);
 }
+
 static struct kobj_attribute attach_progress_attr = __ATTR_RO(attach_progress);
 
 static struct attribute *kvb_store_attrs[] = {

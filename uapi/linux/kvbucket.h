@@ -20,6 +20,7 @@
 #ifndef _UAPI_LINUX_KVBUCKET_H
 #define _UAPI_LINUX_KVBUCKET_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -29,9 +30,9 @@
 #define KVB_STORE_NAME_FMT	"kvbucket%u"	/* /dev/kvbucketN, N = store id */
 
 /* Feature bits reported by KVB_IOC_GET_FEATURES. */
-#define KVB_FEAT_REPLACE	(1ULL << 0)	/* KVB_OFFLOAD_REPLACE */
-#define KVB_FEAT_VOLATILE	(1ULL << 1)	/* KVB_ATTACH_VOLATILE */
-#define KVB_FEAT_BUCKET_SCAN	(1ULL << 2)	/* KVB_IOC_BUCKET_SCAN */
+#define KVB_FEAT_REPLACE	_BITULL(0)	/* KVB_OFFLOAD_REPLACE */
+#define KVB_FEAT_VOLATILE	_BITULL(1)	/* KVB_ATTACH_VOLATILE */
+#define KVB_FEAT_BUCKET_SCAN	_BITULL(2)	/* KVB_IOC_BUCKET_SCAN */
 
 /* Hard limits of this ABI version. */
 #define KVB_MAX_KEY_LEN			1024U
@@ -39,10 +40,10 @@
 #define KVB_MAX_BATCH			16384U	/* descriptors of one call */
 #define KVB_MAX_BATCH_SLICES		65536U	/* slices of all values of one call */
 #define KVB_MAX_KEYS_PER_BUCKET		16384U	/* largest keys-per-bucket limit */
-#define KVB_MAX_BUCKET_BYTES		(1ULL << 30)	/* largest bytes-per-bucket limit */
+#define KVB_MAX_BUCKET_BYTES		(1024ULL << 20)	/* largest bytes-per-bucket limit */
 #define KVB_DEFAULT_KEYS_PER_BUCKET	500U
 #define KVB_DEFAULT_BUCKET_BYTES	(256ULL << 20)
-#define KVB_DEFAULT_CHUNK_SIZE		(1U << 20)	/* allocation unit */
+#define KVB_DEFAULT_CHUNK_SIZE		(1024U << 10)	/* allocation unit */
 
 /*
  * KVB_IOC_GET_FEATURES: on the control device and on every store device.
@@ -61,9 +62,9 @@ struct kvb_features {
 };
 
 /* KVB_IOC_ATTACH flags. */
-#define KVB_ATTACH_FORMAT	(1U << 0)	/* write a new, empty store */
-#define KVB_ATTACH_VOLATILE	(1U << 1)	/* no flush per bucket: see abi.rst */
-#define KVB_ATTACH_SCAN		(1U << 2)	/* ignore the index checkpoint */
+#define KVB_ATTACH_FORMAT	_BITUL(0)	/* write a new, empty store */
+#define KVB_ATTACH_VOLATILE	_BITUL(1)	/* no flush per bucket: see abi.rst */
+#define KVB_ATTACH_SCAN		_BITUL(2)	/* ignore the index checkpoint */
 #define KVB_ATTACH_FLAGS	(KVB_ATTACH_FORMAT | KVB_ATTACH_VOLATILE | \
 				 KVB_ATTACH_SCAN)
 
@@ -116,9 +117,9 @@ struct kvb_list {
 };
 
 /* kvb_store_info.flags */
-#define KVB_INFO_VOLATILE	(1U << 0)
-#define KVB_INFO_FORMATTED	(1U << 1)	/* this attach formatted it */
-#define KVB_INFO_WARM		(1U << 2)	/* attach read the index checkpoint */
+#define KVB_INFO_VOLATILE	_BITUL(0)
+#define KVB_INFO_FORMATTED	_BITUL(1)	/* this attach formatted it */
+#define KVB_INFO_WARM		_BITUL(2)	/* attach read the index checkpoint */
 
 /*
  * KVB_IOC_INFO on the control device (id is read) and KVB_IOC_STORE_INFO on
@@ -185,15 +186,17 @@ struct kvb_obj_desc {
 };
 
 /* kvb_batch.flags */
-#define KVB_OFFLOAD_REPLACE	(1U << 0)	/* stored keys get the new value */
+#define KVB_OFFLOAD_REPLACE	_BITUL(0)	/* stored keys get the new value */
 
 /* kvb_batch.limit: which limit an E2BIG refers to */
 #define KVB_LIMIT_NONE		0
 #define KVB_LIMIT_KEYS		1	/* more keys than max_keys_per_bucket */
 #define KVB_LIMIT_BYTES		2	/* more value bytes than max_bucket_bytes */
 #define KVB_LIMIT_BATCH		3	/* more descriptors than KVB_MAX_BATCH */
-#define KVB_LIMIT_SLICES	4	/* a value with more than KVB_MAX_SLICES, or a
-					 * batch with more than KVB_MAX_BATCH_SLICES */
+/* a value with more than KVB_MAX_SLICES, or a batch with more slices than
+ * KVB_MAX_BATCH_SLICES
+ */
+#define KVB_LIMIT_SLICES	4
 #define KVB_LIMIT_CAPACITY	5	/* bucket larger than the whole device */
 
 /*

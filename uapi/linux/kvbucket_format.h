@@ -62,7 +62,7 @@
  * that ids never repeat across crashes even when the newest buckets were
  * deleted.
  */
-#define KVB_ID_LEASE		(1ULL << 16)
+#define KVB_ID_LEASE		65536ULL
 
 /*
  * Superblock, written as one block (the rest of the block is zero). The
@@ -137,8 +137,9 @@ struct kvb_disk_obj {
  * alternately with an increasing seq; the valid slot (magic, checksum,
  * bucket id and seq all match) with the highest seq is current; no valid
  * slot means nothing was removed. The uuid and bucket id keep a slot left
- * on the device by an earlier bucket, or an earlier store, from counting. removed[] is a bitmap, bit i (byte i / 8,
- * bit i % 8) set when object i was removed; it fills the rest of the block.
+ * on the device by an earlier bucket, or an earlier store, from counting.
+ * removed[] is a bitmap, bit i (byte i / 8, bit i % 8) set when object i
+ * was removed; it fills the rest of the block.
  */
 struct kvb_disk_state {
 	__le64 magic;			/* KVB_STATE_MAGIC */
