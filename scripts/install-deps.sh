@@ -17,7 +17,20 @@ PACKAGES=(
 	qemu-system-x86 busybox-static cpio gzip kmod
 	# used by the tests inside the VM (which run the host's binaries)
 	fio python3 dmsetup util-linux
+	# building the debug kernel of `make check-debug` from linux-source-6.1
+	flex bison bc libelf-dev libssl-dev
 )
+
+# Debian 12 also ships 6.12 kernels (linux-headers-6.12.N+deb12-amd64,
+# no metapackage): `make lint` builds against the newest one too. Echo its
+# package name if none is installed.
+missing_612() {
+	if compgen -G '/usr/src/linux-headers-6.12*-amd64' >/dev/null; then
+		return
+	fi
+	apt-cache search --names-only '^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
+		awk '{ print $1 }' | sort -V | tail -n 1
+}
 
 # One dpkg-query for all: it lists the installed ones; packages it has
 # never heard of are simply absent from its output.
@@ -32,8 +45,8 @@ for pkg in "${PACKAGES[@]}"; do
 	esac
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-	echo "install-deps: all ${#PACKAGES[@]} packages present"
+if [ ${#missing[@]} -eq 0 ] && compgen -G '/usr/src/linux-headers-6.12*-amd64' >/dev/null; then
+	echo "install-deps: all ${#PACKAGES[@]} packages and 6.12 headers present"
 	exit 0
 fi
 
@@ -44,5 +57,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
+h612=$(missing_612)
+[ -n "$h612" ] && missing+=("$h612")
 apt-get install -y --no-install-recommends "${missing[@]}"
 echo "install-deps: done"

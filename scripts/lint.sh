@@ -6,7 +6,9 @@
 #      the repo: kernel files are never copied into it), on kmod/*.[ch] and
 #      uapi/linux/*.h;
 #   2. a module build with sparse (C=1) and W=1: any compiler warning,
-#      sparse diagnostic or modpost warning is a finding.
+#      sparse diagnostic or modpost warning is a finding. It builds against
+#      Debian's 6.1 headers and, when installed (make deps), the newest
+#      Debian 6.12 headers too, so that kmod/compat.h stays honest.
 #
 #   scripts/lint.sh [TREE]
 #
@@ -84,41 +86,54 @@ run_checkpatch() {
 	echo "lint: checkpatch --strict: ${#files[@]} files, $CP_FINDINGS findings (log: ${out#"$ROOT"/})"
 }
 
-# 2. sparse + W=1 build of a private copy of the tree.
-run_build() {
-	local copy=$WORK/tree out=$WORK/build.log rc=0
+# 2. sparse + W=1 build of a private copy of the tree against KDIR.
+run_build() { # KDIR NAME
+	local kdir=$1 copy=$WORK/tree-$2 out=$WORK/build-$2.log rc=0 n
 
 	if ! compgen -G "$TREE/kmod/*.c" >/dev/null; then
 		echo "lint: build: no kmod/*.c: nothing to build"
-		BUILD_FINDINGS=0
 		return
 	fi
-	[ -d "$KDIR" ] || die "$KDIR missing: make deps"
+	[ -d "$kdir" ] || die "$kdir missing: make deps"
 	rm -rf "$copy"
 	mkdir -p "$copy"
 	(cd "$TREE" && tar -cf - --exclude=./build --exclude=./.git .) |
 		tar -xf - -C "$copy"
-	make -s -C "$KDIR" M="$copy" clean >/dev/null 2>&1 || true
-	make -C "$KDIR" M="$copy" C=1 W=1 -j"$(nproc)" modules \
+	make -s -C "$kdir" M="$copy" clean >/dev/null 2>&1 || true
+	make -C "$kdir" M="$copy" C=1 W=1 -j"$(nproc)" modules \
 		>"$out" 2>&1 || rc=$?
 	sed -i "s|$copy/||g" "$out"
 	# gcc/sparse "file:line:col: warning|error:", modpost "WARNING:|ERROR:".
-	BUILD_FINDINGS=$(grep -cE '(^|[: ])(warning|error|WARNING|ERROR):' "$out" || true)
-	if [ "$rc" != 0 ] && [ "$BUILD_FINDINGS" = 0 ]; then
-		BUILD_FINDINGS=1   # a failed build is a finding even if unparsed
+	n=$(grep -cE '(^|[: ])(warning|error|WARNING|ERROR):' "$out" || true)
+	if [ "$rc" != 0 ] && [ "$n" = 0 ]; then
+		n=1   # a failed build is a finding even if unparsed
 	fi
-	if [ "$BUILD_FINDINGS" -gt 0 ]; then
+	BUILD_FINDINGS=$((BUILD_FINDINGS + n))
+	if [ "$n" -gt 0 ]; then
 		grep -vE '^  (CC|CHECK|LD|MODPOST|CC \[M\]|LD \[M\]|BTF \[M\])' "$out" |
 			grep -vE '^(make(\[[0-9]+\])?: (Entering|Leaving)|Skipping BTF)' || true
 	fi
-	echo "lint: build C=1 W=1 (sparse, gcc, modpost): exit $rc, $BUILD_FINDINGS findings (log: ${out#"$ROOT"/})"
+	echo "lint: build $2 C=1 W=1 (sparse, gcc, modpost): exit $rc, $n findings (log: ${out#"$ROOT"/})"
+}
+
+# The newest Debian 6.12 headers installed, if any.
+kdir_612() {
+	compgen -G '/usr/src/linux-headers-6.12*-amd64' | grep -v -- '-rt-\|cloud' |
+		sort -V | tail -n 1
 }
 
 main() {
 	mkdir -p "$WORK"
 	echo "lint: tree ${TREE}, kernel $KVER"
 	run_checkpatch
-	run_build
+	BUILD_FINDINGS=0
+	run_build "$KDIR" "$KVER"
+	k612=$(kdir_612 || true)
+	if [ -n "$k612" ]; then
+		run_build "$k612" "${k612#/usr/src/linux-headers-}"
+	else
+		echo "lint: no 6.12 headers installed (make deps): 6.12 build skipped"
+	fi
 	if [ "$CP_FINDINGS" -eq 0 ] && [ "$BUILD_FINDINGS" -eq 0 ]; then
 		echo "lint: PASS (checkpatch, sparse, W=1: no findings)"
 		return 0
