@@ -8,6 +8,7 @@
 #   make vm [CMD=]  QEMU with the module loaded: a shell, or run CMD
 #   make demo       offload / load a KV-cache-like workload in the VM
 #   make check      deps, lint, build, the whole test suite in the VM
+#   make install    module (depmod), libkvbucket, headers, tools: real hosts
 
 KVER	?= $(shell $(CURDIR)/scripts/kver.sh)
 KDIR	?= /lib/modules/$(KVER)/build
@@ -55,6 +56,14 @@ demo:
 
 check:
 	$(CURDIR)/scripts/check.sh
+
+# On a real host: make KVER=$(uname -r) && make KVER=$(uname -r) install.
+# The module goes to /lib/modules/$(KVER)/updates (then depmod), the
+# library, headers, kvbucket.pc and tools under PREFIX (/usr/local).
+install:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates modules_install
+	depmod -a $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+	$(MAKE) -C userspace install
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
