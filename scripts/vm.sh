@@ -19,6 +19,9 @@
 #
 # Environment:
 #   KVB_VM_DISKS="2G 1G 256M"  sizes of the NVMe disks (fresh every boot)
+#   KVB_VM_DISK_FILES="A B"    existing image files used as the NVMe disks
+#                              instead (as they are: never truncated; for
+#                              booting again on the disks of a previous boot)
 #   KVB_VM_TIMEOUT=3600        seconds before QEMU is killed
 #   KVB_VM_ACCEL=kvm|tcg       skip the accelerator probe (default: probe)
 #   KVB_VM_DIR=build/vm        where images, logs and KVB_OUT live
@@ -114,6 +117,18 @@ make_disks() {
 	fi
 	rm -f "$RUN/odirect-test"
 	DISK_OPTS=()
+	if [ -n "${KVB_VM_DISK_FILES:-}" ]; then
+		for img in $KVB_VM_DISK_FILES; do
+			[ -f "$img" ] && [ -w "$img" ] ||
+				die "KVB_VM_DISK_FILES: $img is not a writable file"
+			img=$(cd "$(dirname "$img")" && pwd)/$(basename "$img")
+			DISK_OPTS+=(-drive "file=$img,if=none,id=nvme$i,format=raw,cache=$cache,aio=$aio"
+				-device "nvme,serial=kvb$i,drive=nvme$i")
+			i=$((i + 1))
+		done
+		NDISKS=$i
+		return
+	fi
 	for size in ${KVB_VM_DISKS:-2G 1G 256M}; do
 		img=$RUN/nvme$i.img
 		rm -f "$img"
@@ -215,7 +230,7 @@ main() {
 		-virtfs "local,path=$RUN,mount_tag=kvbrun,security_model=none,multidevs=remap"
 		"${DISK_OPTS[@]}")
 
-	note "booting $KVER ($accel, ${mem} MB, disks: ${KVB_VM_DISKS:-2G 1G 256M}), console log $log"
+	note "booting $KVER ($accel, ${mem} MB, disks: ${KVB_VM_DISK_FILES:-${KVB_VM_DISKS:-2G 1G 256M}}), console log $log"
 	rc=0
 	if [ -z "$CMD" ]; then
 		# --foreground: QEMU must own the terminal to read it (else SIGTTIN).
