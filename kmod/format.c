@@ -216,13 +216,45 @@ out:
 	return ret;
 }
 
-/* Scan state: one bucket being examined. */
+/*
+ * The scan reads the first block of KVB_SCAN_WINDOW chunks at a time, all
+ * in flight together, rather than one synchronous read per chunk.
+ */
+#define KVB_SCAN_WINDOW	64
+
+/* Scan state. */
 struct kvb_scan {
 	struct kvb_store *st;
-	void *blk;			/* one block */
+	void *blk;			/* one block, for everything else */
 	u64 max_id;
 	u64 newest_end;			/* end of the newest bucket */
+	u64 win_first;			/* first chunk of the window */
+	unsigned int win_nr;		/* chunks read into the window */
+	void *win[KVB_SCAN_WINDOW];	/* their first blocks */
+	int win_err[KVB_SCAN_WINDOW];
+	struct kvb_io win_io[KVB_SCAN_WINDOW];
 };
+
+/* Read the first blocks of the chunks from c on. */
+static void kvb_scan_fill(struct kvb_scan *sc, u64 c)
+{
+	struct kvb_store *st = sc->st;
+	struct blk_plug plug;
+	unsigned int i;
+
+	sc->win_first = c;
+	sc->win_nr = min_t(u64, KVB_SCAN_WINDOW, st->nr_chunks - c);
+	blk_start_plug(&plug);
+	for (i = 0; i < sc->win_nr; i++) {
+		kvb_io_init(&sc->win_io[i]);
+		kvb_io_submit_block(st, &sc->win_io[i], REQ_OP_READ | REQ_META,
+				    kvb_chunk_pos(st, c + i), sc->win[i]);
+	}
+	blk_finish_plug(&plug);
+	for (i = 0; i < sc->win_nr; i++)
+		sc->win_err[i] = kvb_io_wait(&sc->win_io[i]);
+	st->attach_bytes_read += (u64)sc->win_nr * st->block_size;
+}
 
 static bool kvb_hdr_valid(struct kvb_store *st, struct kvb_disk_bucket *hdr,
 			  u64 pos)
@@ -320,7 +352,7 @@ static int kvb_scan_state(struct kvb_scan *sc, struct kvb_bucket *b)
 }
 
 /*
- * Read and check the metadata of the bucket whose header is in sc->blk,
+ * Read and check the metadata of the bucket whose header is hdr,
  * and build it in memory. Returns the bucket, NULL when it is damaged, or
  * an ERR_PTR on a failure that stops the attach.
  */
@@ -421,20 +453,25 @@ out:
  * Examine the chunk at pos. Returns how many chunks to advance, or a
  * negative errno that stops the attach.
  */
-static s64 kvb_scan_chunk(struct kvb_scan *sc, u64 pos)
+static s64 kvb_scan_chunk(struct kvb_scan *sc, u64 c)
 {
 	struct kvb_store *st = sc->st;
+	u64 pos = kvb_chunk_pos(st, c);
 	struct kvb_disk_bucket hdr;
 	struct kvb_bucket *b;
-	int ret, j;
+	unsigned int i;
+	int ret;
+	u32 j;
 
-	if (kvb_rw_block(st, REQ_OP_READ | REQ_META, pos, sc->blk)) {
+	if (c < sc->win_first || c >= sc->win_first + sc->win_nr)
+		kvb_scan_fill(sc, c);
+	i = c - sc->win_first;
+	if (sc->win_err[i]) {
 		pr_warn("kvbucket: %s: read error at %llu, skipped\n",
 			st->path, pos);
 		return 1;
 	}
-	st->attach_bytes_read += st->block_size;
-	memcpy(&hdr, sc->blk, sizeof(hdr));
+	memcpy(&hdr, sc->win[i], sizeof(hdr));
 	if (le64_to_cpu(hdr.magic) != KVB_BUCKET_MAGIC ||
 	    memcmp(hdr.uuid, st->uuid, sizeof(hdr.uuid)))
 		return 1;
@@ -543,16 +580,25 @@ static int kvb_scan_settle(struct kvb_store *st)
 /* Rebuild the index of an existing store from the device. */
 int kvb_scan(struct kvb_store *st)
 {
-	struct kvb_scan sc = { .st = st };
 	unsigned long next_log = jiffies + 5 * HZ;
+	struct kvb_scan *sc;
+	unsigned int i;
 	u64 c = 0;
 	int ret = 0;
 
-	sc.blk = kvb_block_alloc(st);
-	if (!sc.blk)
+	sc = kzalloc(sizeof(*sc), GFP_KERNEL);
+	if (!sc)
 		return -ENOMEM;
-	while (c < st->nr_chunks) {
-		s64 adv = kvb_scan_chunk(&sc, kvb_chunk_pos(st, c));
+	sc->st = st;
+	sc->blk = kvb_block_alloc(st);
+	ret = sc->blk ? 0 : -ENOMEM;
+	for (i = 0; i < KVB_SCAN_WINDOW && !ret; i++) {
+		sc->win[i] = kvb_block_alloc(st);
+		if (!sc->win[i])
+			ret = -ENOMEM;
+	}
+	while (!ret && c < st->nr_chunks) {
+		s64 adv = kvb_scan_chunk(sc, c);
 
 		if (adv < 0) {
 			ret = adv;
@@ -567,18 +613,19 @@ int kvb_scan(struct kvb_store *st)
 		}
 		cond_resched();
 	}
-	kvb_block_free(st, sc.blk);
-	if (ret)
-		return ret;
-
-	ret = kvb_index_build(st);
+	for (i = 0; i < KVB_SCAN_WINDOW; i++)
+		kvb_block_free(st, sc->win[i]);
+	kvb_block_free(st, sc->blk);
+	if (!ret)
+		ret = kvb_index_build(st);
 	if (!ret)
 		ret = kvb_scan_settle(st);
-	if (ret)
-		return ret;
-	if (sc.newest_end)
-		st->alloc_cursor = kvb_chunk_of(st, sc.newest_end) %
-				   st->nr_chunks;
-	st->next_id = max(st->next_id, sc.max_id + 1);
-	return 0;
+	if (!ret) {
+		if (sc->newest_end)
+			st->alloc_cursor = kvb_chunk_of(st, sc->newest_end) %
+					   st->nr_chunks;
+		st->next_id = max(st->next_id, sc->max_id + 1);
+	}
+	kfree(sc);
+	return ret;
 }

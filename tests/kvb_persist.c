@@ -182,13 +182,24 @@ static void verify(struct __test_metadata *_metadata, FIXTURE_DATA(ps) *self)
 
 TEST_F_TIMEOUT(ps, detach_reattach_keeps_everything, 300)
 {
+	struct kvb_store_info info;
+
 	populate(_metadata, self);
 	ASSERT_EQ(0, ctl_detach(self->ctl, self->id));
+	/* a clean detach left a checkpoint: a warm start */
 	ASSERT_EQ(0, ctl_attach(self->ctl, self->disk, 0, 0, 0, 0, &self->id));
+	ASSERT_EQ(0, ctl_info(self->ctl, self->id, &info));
+	EXPECT_EQ(KVB_INFO_WARM, info.flags & KVB_INFO_WARM);
 	verify(_metadata, self);
-	/* twice: the store written by the first re-attach is fine too */
+	/*
+	 * twice, now scanning every bucket (a cold start, as after a crash):
+	 * the store written by the first re-attach is fine too
+	 */
 	ASSERT_EQ(0, ctl_detach(self->ctl, self->id));
-	ASSERT_EQ(0, ctl_attach(self->ctl, self->disk, 0, 0, 0, 0, &self->id));
+	ASSERT_EQ(0, ctl_attach(self->ctl, self->disk, KVB_ATTACH_SCAN, 0, 0, 0,
+				&self->id));
+	ASSERT_EQ(0, ctl_info(self->ctl, self->id, &info));
+	EXPECT_EQ(0, info.flags & KVB_INFO_WARM);
 	self->info.nr_keys++;	/* the key verify() added */
 	self->info.nr_buckets++;
 	self->info.value_bytes += 100;
@@ -209,7 +220,9 @@ TEST_F_TIMEOUT(ps, module_reload_keeps_everything, 300)
 	self->ctl = ctl_open();
 	ASSERT_LE(0, self->ctl);
 	EXPECT_EQ(0, ctl_list(self->ctl, NULL, 0));
-	ASSERT_EQ(0, ctl_attach(self->ctl, self->disk, 0, 0, 0, 0, &self->id));
+	/* cold: scan every bucket */
+	ASSERT_EQ(0, ctl_attach(self->ctl, self->disk, KVB_ATTACH_SCAN, 0, 0, 0,
+				&self->id));
 	verify(_metadata, self);
 }
 

@@ -253,7 +253,8 @@ static void usage(FILE *f)
 "block device DEV through kvbucket (needs the module and CAP_SYS_ADMIN).\n"
 "\n"
 "  --dev DEV          block device to attach; ERASED unless --no-format\n"
-"  --keys N           number of values, keys \"demo/layer-NNNN\" (256)\n"
+"  --keys N           number of values (up to 1000000), keys\n"
+"                     \"demo/layer-NNNN\" (256)\n"
 "  --value-size SIZE  bytes per value, K/M/G suffixes (1M)\n"
 "  --batch N          values per offload and load call (16)\n"
 "  --slices N         slices per value, unequal and separately allocated,\n"
@@ -331,7 +332,7 @@ static void parse_args(int argc, char **argv)
 			opt.dev = optarg;
 			break;
 		case 'k':
-			opt.keys = parse_count("--keys", optarg, 9999);
+			opt.keys = parse_count("--keys", optarg, 1000000);
 			break;
 		case 'v':
 			if (!parse_size(optarg, &opt.value_size) ||
