@@ -7,7 +7,9 @@
 #   make lint       checkpatch --strict, sparse (C=1), W=1: zero findings
 #   make vm [CMD=]  QEMU with the module loaded: a shell, or run CMD
 #   make demo       offload / load a KV-cache-like workload in the VM
-#   make check      deps, lint, build, the whole test suite in the VM
+#   make check      deps, lint, build, the whole test suite in the VM, on
+#                   Debian's kernel and on a KASAN/lockdep/kmemleak one
+#   make check-debug  only the debug-kernel lane
 #   make install    module (depmod), libkvbucket, headers, tools: real hosts
 
 KVER	?= $(shell $(CURDIR)/scripts/kver.sh)
@@ -16,7 +18,7 @@ BUILD	?= $(CURDIR)/build
 
 export KVER KDIR BUILD
 
-.PHONY: all module userspace tests deps lint vm demo check clean install
+.PHONY: all module userspace tests deps lint vm demo check check-debug clean install
 
 all: module userspace tests
 
@@ -56,6 +58,10 @@ demo:
 
 check:
 	$(CURDIR)/scripts/check.sh
+
+# Only the debug-kernel lane of make check (KASAN, lockdep, kmemleak).
+check-debug:
+	$(CURDIR)/scripts/check.sh --debug-only
 
 # On a real host: make KVER=$(uname -r) && make KVER=$(uname -r) install.
 # The module goes to /lib/modules/$(KVER)/updates (then depmod), the

@@ -114,13 +114,17 @@ struct kvb_obj *kvb_obj_alloc(const u8 *key, u32 key_len)
 	return obj;
 }
 
-/* Under rcu_read_lock() or index_lock; may return a pending object. */
+/*
+ * Under rcu_read_lock() or index_lock, which keep the object alive; may
+ * return a pending object. The _fast variant takes the RCU read lock that
+ * rhashtable wants itself: it does not know about index_lock.
+ */
 struct kvb_obj *kvb_index_lookup(struct kvb_store *st, const u8 *key,
 				 u32 key_len)
 {
 	struct kvb_key k = { .data = key, .len = key_len };
 
-	return rhashtable_lookup(&st->index, &k, kvb_index_params);
+	return rhashtable_lookup_fast(&st->index, &k, kvb_index_params);
 }
 
 struct kvb_resv *kvb_resv_lookup(struct kvb_store *st, const u8 *key,
