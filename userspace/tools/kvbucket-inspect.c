@@ -372,6 +372,47 @@ static uint64_t inspect_chunk(struct dev *d, uint64_t pos, uint64_t *used,
 	return len / d->cs;
 }
 
+/*
+ * The index checkpoint a CLEAN superblock names (format.rst): its checksum,
+ * magic, uuid and generation. Only --check reads it all.
+ */
+static void check_ckpt(struct dev *d)
+{
+	const struct kvb_disk_super *sb = &d->sb;
+	uint64_t start = le64toh(sb->ckpt_start), len = le64toh(sb->ckpt_len);
+	struct kvb_disk_ckpt *hdr;
+	uint8_t *buf;
+
+	if (le32toh(sb->state) != KVB_SB_CLEAN || !start)
+		return;
+	if (!opt.json)
+		printf("index checkpoint at %" PRIu64 ", %" PRIu64 " bytes\n",
+		       start, len);
+	if (!opt.check)
+		return;
+	if (start < d->data_start || len < sizeof(*hdr) ||
+	    len > d->data_start + d->nr_chunks * d->cs - start) {
+		finding(d, "index checkpoint at %" PRIu64 ": outside the data area",
+			start);
+		return;
+	}
+	buf = malloc(len);
+	if (!buf || read_at(d, buf, len, start)) {
+		finding(d, "index checkpoint at %" PRIu64 ": unreadable", start);
+		free(buf);
+		return;
+	}
+	hdr = (struct kvb_disk_ckpt *)buf;
+	if (crc_of(buf, len) != le32toh(sb->ckpt_crc))
+		finding(d, "index checkpoint at %" PRIu64 ": checksum", start);
+	else if (le64toh(hdr->magic) != KVB_CKPT_MAGIC ||
+		 memcmp(hdr->uuid, sb->uuid, sizeof(hdr->uuid)) ||
+		 hdr->sb_generation != sb->generation)
+		finding(d, "index checkpoint at %" PRIu64 ": not this superblock's",
+			start);
+	free(buf);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -448,6 +489,7 @@ int main(int argc, char **argv)
 	for (c = 0; c < d.nr_chunks;)
 		c += inspect_chunk(&d, d.data_start + c * d.cs, &used,
 				   &buckets, &keys, &bytes);
+	check_ckpt(&d);
 	print_super(&d, used, buckets, keys, bytes);
 	if (d.damaged) {
 		fprintf(stderr, "kvbucket-inspect: %s: %u damaged\n", d.path,
