@@ -45,11 +45,12 @@
 #define BLK		4096U
 #define REC_MAGIC	0x6873617263627663ULL	/* "cvbcrash" */
 
-enum { R_INTENT = 1, R_ACK, R_RESOLVE };
+enum { R_INTENT = 1, R_ACK, R_RESOLVE, R_SNAP };
 enum { OP_FORMAT = 1, OP_OFFLOAD, OP_REMOVE, OP_DELETE };
 static const char *const kind_name[] = { "?", "FORMAT", "OFFLOAD", "REMOVE",
 					 "DELETE" };
-static const char *const type_name[] = { "?", "INTENT", "ACK", "RESOLVE" };
+static const char *const type_name[] = { "?", "INTENT", "ACK", "RESOLVE",
+					 "SNAP" };
 
 struct rkey {
 	uint32_t id;
@@ -74,8 +75,25 @@ struct rec {
 	uint32_t nkeys;
 	uint32_t aux;		/* DELETE ACK: nr_keys; RESOLVE: applied */
 	uint64_t boot;		/* work session that wrote it */
+	uint64_t epoch;		/* compaction generation of the log */
 	struct rkey k[MAXB];
 };
+
+/*
+ * A compacted log starts with R_SNAP blocks: the whole expected state
+ * (op = next op number, bucket = highest bucket id, flags = formatted,
+ * aux = number of SNAP blocks, nkeys = entries in this block), the
+ * entries at SNAP_OFF in the block.
+ */
+struct snap_ent {
+	uint32_t id;
+	uint32_t pad;
+	uint64_t gen, vlen, bucket;
+};
+
+#define SNAP_OFF	1024U
+#define SNAP_PER	((BLK - SNAP_OFF) / sizeof(struct snap_ent))
+_Static_assert(sizeof(struct rec) <= SNAP_OFF, "log record too large");
 
 struct kstate {
 	bool present;
@@ -89,6 +107,7 @@ static bool formatted;
 static uint64_t next_op, max_bucket, boots;
 static struct rec *recs;	/* every valid record */
 static uint64_t nrec, log_cap;	/* valid records; blocks in the log */
+static uint64_t epoch;		/* of the log's valid records */
 static int64_t pending = -1;	/* seq of an INTENT without ACK/RESOLVE */
 
 static const char *data_dev, *log_dev;
@@ -157,9 +176,15 @@ static void rec_print(const char *prefix, const struct rec *r)
 {
 	unsigned int i;
 
+	if (r->type == R_SNAP) {
+		printf("%slog[%" PRIu64 "] SNAP epoch %" PRIu64 " (%u of %u): next op %"
+		       PRIu64 ", %u keys\n", prefix, r->seq, r->epoch,
+		       (unsigned int)r->seq + 1, r->aux, r->op, r->nkeys);
+		return;
+	}
 	printf("%slog[%" PRIu64 "] boot %" PRIu64 " op %" PRIu64 " %s %s",
 	       prefix, r->seq, r->boot, r->op,
-	       type_name[r->type < 4 ? r->type : 0],
+	       type_name[r->type < 5 ? r->type : 0],
 	       kind_name[r->kind < 5 ? r->kind : 0]);
 	if (r->flags & KVB_OFFLOAD_REPLACE)
 		printf(" REPLACE");
@@ -231,8 +256,11 @@ static void log_read(void)
 		for (off = 0; off + BLK <= (size_t)n; off += BLK, pos++) {
 			const struct rec *r = (void *)((char *)blkbuf + off);
 
+			if (pos == 0 && r->magic == REC_MAGIC)
+				epoch = r->epoch;
 			if (r->magic != REC_MAGIC || r->seq != pos ||
-			    r->crc != rec_crc(r) || r->nkeys > MAXB) {
+			    r->epoch != epoch || r->crc != rec_crc(r) ||
+			    r->nkeys > (r->type == R_SNAP ? SNAP_PER : MAXB)) {
 				end = true;
 				break;
 			}
@@ -262,6 +290,7 @@ static void log_append(struct rec *r)
 	r->magic = REC_MAGIC;
 	r->seq = nrec;
 	r->boot = boots;
+	r->epoch = epoch;
 	memset(blkbuf, 0, BLK);
 	memcpy(blkbuf, r, sizeof(*r));
 	((struct rec *)blkbuf)->crc = 0;
@@ -325,6 +354,27 @@ static void replay(const struct rec *r)
 	const struct rec *in = pending >= 0 ? &recs[pending] : NULL;
 	unsigned int i;
 
+	if (r->type == R_SNAP) {	/* r is the whole block */
+		const struct snap_ent *e = (const void *)((const char *)r + SNAP_OFF);
+
+		if (in || r->seq >= r->aux)
+			log_bad(r, "SNAP record after the snapshot");
+		if (r->seq == 0) {
+			formatted = r->flags;
+			next_op = r->op;
+			max_bucket = r->bucket;
+			boots = r->boot;
+		}
+		for (i = 0; i < r->nkeys; i++) {
+			if (e[i].id >= NKEYS)
+				log_bad(r, "SNAP entry out of range");
+			set_key(e[i].id, true, e[i].gen, e[i].vlen,
+				e[i].bucket, r->seq);
+		}
+		return;
+	}
+	if (nrec && recs[0].type == R_SNAP && r->seq < recs[0].aux)
+		log_bad(r, "snapshot cut short");
 	if (r->type == R_INTENT) {
 		if (in)
 			log_bad(r, "INTENT while an earlier op is unresolved");
@@ -685,6 +735,61 @@ static int do_work(uint64_t seed, uint64_t budget)
 	return 0;
 }
 
+/* ---- log compaction ------------------------------------------------ */
+
+/*
+ * Rewrite the log as a snapshot of the expected state (a new epoch), so
+ * that it never fills up however long the run. Only check does it, after
+ * a successful verification and before the workload (and so the next
+ * cut) starts.
+ */
+static void compact(void)
+{
+	unsigned int nb = (model_count() + SNAP_PER - 1) / SNAP_PER, b, id = 0;
+	uint64_t old = nrec;
+
+	if (!nb)
+		nb = 1;
+	epoch++;
+	for (b = 0; b < nb; b++) {
+		struct rec *r = blkbuf;
+		struct snap_ent *e = (void *)((char *)blkbuf + SNAP_OFF);
+		unsigned int n = 0;
+
+		memset(blkbuf, 0, BLK);
+		r->magic = REC_MAGIC;
+		r->seq = b;
+		r->epoch = epoch;
+		r->type = R_SNAP;
+		r->op = next_op;
+		r->bucket = max_bucket;
+		r->flags = formatted;
+		r->boot = boots;
+		r->aux = nb;
+		for (; id < NKEYS && n < SNAP_PER; id++) {
+			if (!model[id].present)
+				continue;
+			e[n].id = id;
+			e[n].gen = model[id].gen;
+			e[n].vlen = model[id].vlen;
+			e[n].bucket = model[id].bucket;
+			model[id].seq = b;
+			n++;
+		}
+		r->nkeys = n;
+		r->crc = rec_crc(blkbuf);
+		if (pwrite(log_fd, blkbuf, BLK, (uint64_t)b * BLK) != BLK)
+			die("write %s: %s", log_dev, strerror(errno));
+		recs[b] = *r;
+	}
+	for (id = 0; id < NKEYS; id++)
+		if (!model[id].present)
+			model[id].seq = -1;
+	nrec = nb;
+	printf("# log compacted: %" PRIu64 " records -> %u (epoch %" PRIu64 ")\n",
+	       old, nb, epoch);
+}
+
 /* ---- check --------------------------------------------------------- */
 
 static unsigned int cut = 1;
@@ -968,6 +1073,8 @@ out:
 		}
 		log_append(&res);
 	}
+	if (nrec > log_cap / 2)
+		compact();
 	printf("ok %u - cut %u: %u keys (%" PRIu64 " MiB) verified after %" PRIu64
 	       " ops%s%s%s\n", cut, cut, loaded, bytes >> 20, next_op,
 	       in ? "; in-flight " : "", in ? kind_name[in->kind] : "",
