@@ -8,6 +8,8 @@
 #   4. one VM boot running tests/run-tests.sh -> its "N passed, N failed,
 #      N skipped" line is added up (a missing summary counts as a failure)
 #   5. the guest's kernel log has no splat     -> counted as one test
+#   5b. power cuts: scripts/crash-test.sh 20 (KVB_CHECK_CUTS) -> one test
+#      per cut (not in the debug lane)
 #   6. the debug lane: steps 4 and 5 again on a KASAN + lockdep + kmemleak
 #      kernel (scripts/debug-kernel.sh builds it once per machine, cached
 #      outside the clone), ending with a kmemleak scan after the module is
@@ -144,6 +146,31 @@ debug_lane() {
 		"$KMEMLEAK_SCAN"
 }
 
+# The power-cut test (scripts/crash-test.sh, KVB_CHECK_CUTS cuts, default
+# 20): its "N passed, N failed" line is added up, one test per cut; a
+# missing summary counts as a failure.
+crash_lane() {
+	local log=$OUT/crash.log cuts=${KVB_CHECK_CUTS:-20} summary cp cf rc
+
+	step "power cuts: scripts/crash-test.sh $cuts"
+	rm -f "$log"
+	KVB_CRASH_DIR=$OUT/crash KVB_VM_DIR=$OUT/crash/vm \
+		"$ROOT/scripts/crash-test.sh" "$cuts" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	summary=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n 1)
+	if [ -z "$summary" ]; then
+		record fail crash-test "no 'N passed, N failed' line (exit $rc; see ${log#"$ROOT"/})"
+		return
+	fi
+	read -r cp cf <<<"$summary"
+	passed=$((passed + cp))
+	failed=$((failed + cf))
+	results+=("$(printf '%-5s %-12s %s' tests crash-test "$cp passed, $cf failed (${log#"$ROOT"/})")")
+	if [ "$rc" != 0 ] && [ "$cf" -eq 0 ]; then
+		record fail crash-exit "crash-test.sh exit status $rc with no failed cut"
+	fi
+}
+
 main() {
 	local lanes=both
 
@@ -182,6 +209,7 @@ main() {
 	# `make vm` in the same tree never share disks or KVB_OUT.
 	if [ "$lanes" != debug ]; then
 		run_lane guest "$OUT/console.log" "$OUT/vm" :
+		crash_lane
 	fi
 	if [ "$lanes" != stock ]; then
 		debug_lane
