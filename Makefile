@@ -10,6 +10,7 @@
 #   make check      deps, lint, build, the whole test suite in the VM, on
 #                   Debian's kernel and on a KASAN/lockdep/kmemleak one
 #   make check-debug  only the debug-kernel lane
+#   make crash-test power-cut test, CUTS=100 cuts (make check runs 20)
 #   make install    module (depmod), libkvbucket, headers, tools: real hosts
 
 KVER	?= $(shell $(CURDIR)/scripts/kver.sh)
@@ -18,7 +19,7 @@ BUILD	?= $(CURDIR)/build
 
 export KVER KDIR BUILD
 
-.PHONY: all module userspace tests deps lint vm demo check check-debug clean install
+.PHONY: all module userspace tests deps lint vm demo check check-debug crash-test clean install
 
 all: module userspace tests
 
@@ -62,6 +63,12 @@ check:
 # Only the debug-kernel lane of make check (KASAN, lockdep, kmemleak).
 check-debug:
 	$(CURDIR)/scripts/check.sh --debug-only
+
+# Power cuts: QEMU killed at random moments, every cut checked
+# (scripts/crash-test.sh; SEED=S reproduces a run).
+CUTS	?= 100
+crash-test: all
+	$(CURDIR)/scripts/crash-test.sh $(if $(SEED),--seed $(SEED)) $(CUTS)
 
 # On a real host: make KVER=$(uname -r) && make KVER=$(uname -r) install.
 # The module goes to /lib/modules/$(KVER)/updates (then depmod), the
