@@ -29,7 +29,10 @@ PATTERNS=(
 	'possible circular locking'
 	'possible recursive locking'
 	'inconsistent lock state'
-	'lockdep'
+	# lockdep's reports start with "WARNING:"; these are its other words
+	# (a bare 'lockdep' would match the debug kernel's boot banner)
+	'DEBUG_LOCKS_WARN_ON'
+	'turning off the locking correctness validator'
 	'RCU stall'
 	'rcu_sched detected stalls'
 	'rcu_preempt detected stalls'
