@@ -20,7 +20,7 @@ bindir=${KVB_TEST_BIN:-$root/build/tests}
 per_test_timeout=${KVB_TEST_TIMEOUT:-600}
 
 # the order of tests/Makefile: cheap and basic first
-order=(kvb_control kvb_data kvb_buckets kvb_persist kvb_faults kvb_concurrency kvb_tools)
+order=(kvb_control kvb_data kvb_buckets kvb_persist kvb_logwrites kvb_faults kvb_concurrency kvb_tools)
 
 if [ $# -gt 0 ]; then
 	order=("$@")
