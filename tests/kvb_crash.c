@@ -3,7 +3,7 @@
  * Power-cut workload and checker (run in the VM by scripts/crash-test.sh).
  *
  *   kvb_crash work  --data DEV --log DEV [--seed S] [--budget MIB]
- *   kvb_crash check --data DEV --log DEV [--cut K]
+ *   kvb_crash check --data DEV --log DEV [--cut K] [--rerun]
  *
  * work: attaches DEV (formats it if the log has no acknowledged FORMAT),
  * prints "kvb_crash: working" and then offloads, removes and deletes
@@ -793,20 +793,27 @@ static void compact(void)
 /* ---- check --------------------------------------------------------- */
 
 static unsigned int cut = 1;
+static bool rerun;	/* checking again after a check: the store is clean */
 static char why[1024];
 
+/* The first violation is the TAP diagnostic; the first 20 are shown. */
 static void fail(int64_t seq, const char *fmt, ...)
 {
+	static unsigned int nr;
+	char msg[sizeof(why)];
 	va_list ap;
 
-	if (why[0])
-		return;		/* the first violation is the diagnostic */
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	printf("# VIOLATION: %s\n", why);
-	if (seq >= 0)
-		log_context(seq);
+	if (++nr > 20)
+		return;
+	printf("# VIOLATION: %s\n", msg);
+	if (!why[0]) {
+		memcpy(why, msg, sizeof(why));
+		if (seq >= 0)
+			log_context(seq);
+	}
 }
 
 /* Run kvbucket-inspect --check DEV; its output is shown only on failure. */
@@ -928,7 +935,7 @@ static int do_check(void)
 	}
 
 	inspect_check();
-	ret = do_attach(0);
+	ret = do_attach(rerun ? KVB_ATTACH_SCAN : 0);
 	if (ret) {
 		fail(nrec - 1, "attach %s: %s", data_dev, strerror(-ret));
 		goto out;
@@ -944,7 +951,7 @@ static int do_check(void)
 	if (info.nr_damaged)
 		fail(nrec - 1, "attach found %" PRIu64 " damaged buckets",
 		     (uint64_t)info.nr_damaged);
-	if (info.flags & KVB_INFO_WARM)
+	if ((info.flags & KVB_INFO_WARM) && !rerun)
 		fail(nrec - 1, "warm attach after a power cut (the superblock was DIRTY)");
 
 	query_all(d);
@@ -1090,6 +1097,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "cut", required_argument, NULL, 'c' },
+		{ "rerun", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t seed = (uint64_t)time(NULL), budget = 64;
@@ -1103,6 +1111,7 @@ int main(int argc, char **argv)
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'b': budget = strtoull(optarg, NULL, 0); break;
 		case 'c': cut = strtoul(optarg, NULL, 0); break;
+		case 'r': rerun = true; break;
 		default: goto usage;
 		}
 	}
@@ -1122,6 +1131,6 @@ int main(int argc, char **argv)
 		return ret;
 	}
 usage:
-	fprintf(stderr, "usage: kvb_crash check|work --data DEV --log DEV [--seed S] [--budget MIB] [--cut K]\n");
+	fprintf(stderr, "usage: kvb_crash check|work --data DEV --log DEV [--seed S] [--budget MIB] [--cut K] [--rerun]\n");
 	return 2;
 }
