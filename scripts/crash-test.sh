@@ -166,6 +166,21 @@ verdict() { # N
 	esac
 }
 
+# Background jobs ignore SIGINT: on Ctrl-C or TERM, stop our VM ourselves.
+interrupted() {
+	local q
+
+	if [ -n "${VMPID:-}" ]; then
+		q=$(qemu_pid "$VMPID")
+		[ -n "$q" ] && kill -9 "$q"
+		wait "$VMPID"
+	fi
+	echo "# crash-test: interrupted"
+	echo "$passed passed, $((failed + 1)) failed"
+	exit 130
+}
+trap interrupted INT TERM
+
 cut_fail=
 for ((k = 1; k <= cuts + 1; k++)); do
 	if [ "$k" -gt "$cuts" ]; then
