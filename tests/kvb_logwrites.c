@@ -35,7 +35,7 @@
 #define MARK_PREFIX	"kvb-op-"
 #define END_MARK	"dm-log-writes-end"
 
-#define NR_OPS		48		/* workload operations 1..NR_OPS */
+#define NR_OPS		56		/* workload operations 1..NR_OPS */
 #define OP_LAST		(NR_OPS + 1)	/* the detach */
 #define NR_KEYS		200		/* keys the workload may offload */
 #define NR_NEVER	4		/* keys it never offloads */
@@ -336,7 +336,7 @@ static size_t pick_vlen(bool big)
 	uint64_t r = rnd(100);
 
 	if (big)
-		return 200 * 1024 + rnd(200 * 1024);
+		return 256 * 1024 + rnd(256 * 1024);
 	if (r < 12)
 		return 1;
 	if (r < 45)
@@ -410,8 +410,8 @@ static int do_op(int fd, int j, char *msg, size_t len)
 	switch (op->type) {
 	case OP_OFFLOAD:
 	case OP_REPLACE: {
-		bool big = op->type == OP_OFFLOAD && rnd(4) == 0;
-		int want = big ? 6 + rnd(6) : 1 + rnd(MAX_BATCH);
+		bool big = op->type == OP_OFFLOAD && rnd(3) == 0;
+		int want = big ? 8 + rnd(6) : 1 + rnd(MAX_BATCH);
 
 		if (op->type == OP_REPLACE)
 			want = 1 + rnd(8);
