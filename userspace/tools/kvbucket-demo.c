@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "libkvbucket.h"
+#include "util.h"
 
 #define KEY_FMT		"demo/layer-%04u"
 #define KEY_MAX		32
@@ -267,44 +268,11 @@ static void usage(FILE *f)
 "is \"demo: OK: ...\" with exit status 0, or \"demo: FAILED: ...\" with 1.\n");
 }
 
-static bool parse_size(const char *s, uint64_t *v)
-{
-	char *end;
-	int shift = 0;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	if (errno)
-		return false;
-	switch (*end) {
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	}
-	if (shift) {
-		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
-			end += strlen(end);
-	}
-	if (*end || *v > (UINT64_MAX >> shift))
-		return false;
-	*v <<= shift;
-	return true;
-}
-
 static uint32_t parse_count(const char *name, const char *s, uint32_t max)
 {
 	uint64_t v;
 
-	if (!parse_size(s, &v) || !v || v > max) {
+	if (!tool_parse_size(s, &v) || !v || v > max) {
 		fprintf(stderr, "kvbucket-demo: %s %s: not 1..%u\n", name, s,
 			max);
 		exit(2);
@@ -335,7 +303,7 @@ static void parse_args(int argc, char **argv)
 			opt.keys = parse_count("--keys", optarg, 1000000);
 			break;
 		case 'v':
-			if (!parse_size(optarg, &opt.value_size) ||
+			if (!tool_parse_size(optarg, &opt.value_size) ||
 			    !opt.value_size ||
 			    opt.value_size > KVB_MAX_BUCKET_BYTES) {
 				fprintf(stderr, "kvbucket-demo: %s %s: %s\n",

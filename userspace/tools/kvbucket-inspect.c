@@ -27,6 +27,7 @@
 #include <linux/kvbucket_format.h>
 
 #include "libkvbucket.h"
+#include "util.h"
 
 static struct {
 	bool check, json, keys;
@@ -81,22 +82,6 @@ static bool block_crc_ok(struct dev *d, void *blk, size_t crc_off)
 	ok = crc_of(blk, d->bs) == stored;
 	*p = htole32(stored);
 	return ok;
-}
-
-static void json_str(const uint8_t *s, size_t len)
-{
-	size_t i;
-
-	putchar('"');
-	for (i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			printf("\\%c", s[i]);
-		else if (s[i] < 0x20 || s[i] >= 0x7f)
-			printf("\\u%04x", s[i]);
-		else
-			putchar(s[i]);
-	}
-	putchar('"');
 }
 
 static void text_key(const uint8_t *s, size_t len)
@@ -351,7 +336,7 @@ static uint64_t inspect_chunk(struct dev *d, uint64_t pos, uint64_t *used,
 			continue;
 		if (opt.json) {
 			printf("%s{\"key\":", listed++ ? "," : "");
-			json_str(meta + koff, klen);
+			tool_json_str(meta + koff, klen);
 			printf(",\"value_len\":%" PRIu64 ",\"offset\":%" PRIu64 "}",
 			       vlen, pos + voff);
 		} else {
@@ -483,7 +468,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (opt.json) {
 		printf("{\"device\":");
-		json_str((const uint8_t *)d.path, strlen(d.path));
+		tool_json_str((const uint8_t *)d.path, strlen(d.path));
 		printf(",\"buckets\":[");
 	}
 	for (c = 0; c < d.nr_chunks;)

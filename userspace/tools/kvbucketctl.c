@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "libkvbucket.h"
+#include "util.h"
 
 #define PROG		"kvbucketctl"
 #define CONTROL_PATH	"/dev/" KVB_CONTROL_NAME
@@ -200,46 +201,6 @@ static bool parse_u64(const char *s, uint64_t *v)
 	return !errno && !*end;
 }
 
-static bool parse_size(const char *s, uint64_t *v)
-{
-	unsigned int shift = 0;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	case 't': case 'T':
-		shift = 40;
-		break;
-	}
-	if (shift) {
-		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
-			end += strlen(end);
-	} else if (!strcmp(end, "B")) {
-		end++;
-	}
-	if (*end)
-		return false;
-	if (shift && *v > (UINT64_MAX >> shift))
-		return false;
-	*v <<= shift;
-	return true;
-}
-
 struct key {
 	const char *arg;		/* as given */
 	uint8_t *data;
@@ -317,28 +278,12 @@ static void print_key(FILE *f, const uint8_t *s, size_t len)
 	}
 }
 
-static void json_str(const uint8_t *s, size_t len)
-{
-	size_t i;
-
-	putchar('"');
-	for (i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			printf("\\%c", s[i]);
-		else if (s[i] < 0x20 || s[i] >= 0x7f)
-			printf("\\u%04x", s[i]);
-		else
-			putchar(s[i]);
-	}
-	putchar('"');
-}
-
 static void json_key(const uint8_t *s, size_t len)
 {
 	size_t i;
 
 	if (!opt.hex) {
-		json_str(s, len);
+		tool_json_str(s, len);
 		return;
 	}
 	putchar('"');
@@ -515,7 +460,7 @@ static void print_info_json(const struct kvb_store_info *in, bool full)
 	char uuid[40];
 
 	printf("{\"id\":%u,\"device\":", in->id);
-	json_str((const uint8_t *)in->path, path_len(in));
+	tool_json_str((const uint8_t *)in->path, path_len(in));
 	printf(",\"nr_keys\":%" PRIu64 ",\"nr_buckets\":%" PRIu64
 	       ",\"value_bytes\":%" PRIu64 ",\"capacity_bytes\":%" PRIu64
 	       ",\"used_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64,
@@ -640,7 +585,7 @@ static int cmd_attach(int argc, char **argv)
 		fail(argv[0], ret, attach_hint(ret));
 	if (opt.json) {
 		printf("{\"id\":%u,\"device\":", id);
-		json_str((const uint8_t *)argv[0], strlen(argv[0]));
+		tool_json_str((const uint8_t *)argv[0], strlen(argv[0]));
 		printf(",\"store_device\":\"/dev/" KVB_STORE_NAME_FMT "\"}\n",
 		       id);
 	} else {
@@ -1036,7 +981,7 @@ static int key_batch(bool remove, int argc, char **argv)
 			if (d[i].status) {
 				const char *e = strerror(-d[i].status);
 
-				json_str((const uint8_t *)e, strlen(e));
+				tool_json_str((const uint8_t *)e, strlen(e));
 				putchar('}');
 			}
 		} else if (!d[i].status) {
@@ -1265,13 +1210,13 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			opt.given |= O_MAX_BYTES;
-			if (!parse_size(optarg, &opt.max_bytes))
+			if (!tool_parse_size(optarg, &opt.max_bytes))
 				usage_error("--max-bytes %s: not a size",
 					    optarg);
 			break;
 		case 'C':
 			opt.given |= O_CHUNK_SIZE;
-			if (!parse_size(optarg, &opt.chunk_size))
+			if (!tool_parse_size(optarg, &opt.chunk_size))
 				usage_error("--chunk-size %s: not a size",
 					    optarg);
 			break;
