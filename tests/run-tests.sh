@@ -20,7 +20,8 @@ bindir=${KVB_TEST_BIN:-$root/build/tests}
 per_test_timeout=${KVB_TEST_TIMEOUT:-600}
 
 # the order of tests/Makefile: cheap and basic first
-order=(kvb_control kvb_data kvb_buckets kvb_persist kvb_logwrites kvb_faults kvb_concurrency kvb_tools)
+order=(kvb_control kvb_data kvb_buckets kvb_persist kvb_logwrites kvb_faults kvb_concurrency kvb_tools
+	"kvb_fuzz --calls 20000" "kvb_stress --seconds 20")
 
 if [ $# -gt 0 ]; then
 	order=("$@")
@@ -32,6 +33,8 @@ skipped=0
 failed_names=()
 
 for name in "${order[@]}"; do
+	# an entry may carry arguments: "kvb_fuzz --calls 20000"
+	read -r name args <<<"$name"
 	name=${name##*/}
 	bin=$bindir/$name
 	echo "# ==== $name"
@@ -43,7 +46,8 @@ for name in "${order[@]}"; do
 	fi
 	out=$(mktemp)
 	# stream and keep a copy for counting; the harness forks per test
-	timeout --kill-after=10 "$per_test_timeout" "$bin" 2>&1 | tee "$out"
+	# shellcheck disable=SC2086 # args: words on purpose
+	timeout --kill-after=10 "$per_test_timeout" "$bin" $args 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$out" | head -n 1)

@@ -1,0 +1,2879 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvb_fuzz: drive every ioctl of /dev/kvbucket-control and /dev/kvbucketN
+ * with random and mutated arguments, and check that every result is one
+ * Documentation/abi.rst allows for that input.
+ *
+ *   kvb_fuzz [--calls N] [--seed S] [--threads T] [DEV]
+ *
+ * DEV (default: the second disk of KVB_DISKS) is formatted as a store.
+ * Output is TAP with one test ("fuzz"); diagnostics start with "# ".
+ *
+ * What each call may return is computed from the input it was given: the
+ * checks 1-5 of abi.rst ("Rules common to every ioctl") are strictly
+ * ordered, so a call violating one of them must fail with exactly that
+ * errno; the checks of the ioctl itself (6) have no order between them,
+ * so a call violating several may fail with any of their errnos, but with
+ * one of them, and never succeed.
+ *
+ * Shadow model: each fuzz thread owns the keys "m<t>:<n>..." (nobody else
+ * offloads, removes or deletes them: threads only delete buckets they
+ * created, and buckets only hold their creator's keys plus shared junk
+ * keys), so the state of each owned key is exact: absent, or present with
+ * a known length and bucket. Junk keys (shared by all threads, or written
+ * from memory another thread unmaps) are not modelled, but every value in
+ * the store, junk included, is value_of(key, length), so every present key
+ * must load byte-exact.
+ *
+ * Concurrently: a thread detaches and re-attaches the store (with other
+ * per-attach limits sometimes) and opens new store fds; calls on a
+ * detached store's fd must give ENODEV; a thread unmaps and remaps memory
+ * that calls are using. At every epoch (and at the end) all threads stop,
+ * the store is detached, `kvbucket-inspect --check DEV` must pass, it is
+ * re-attached and every key is verified against the model and its value.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/sysmacros.h>
+
+#include "kvb_test.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE	0x100000
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC		1U
+#endif
+
+/* store limits chosen at format time: small so that they are cheap to probe */
+#define FZ_MAX_KEYS	64U
+#define FZ_MAX_BYTES	(4ULL << 20)
+#define FZ_CHUNK	(64U << 10)
+
+#define NK		48	/* model keys per thread */
+#define NJ		24	/* private-ish junk keys per thread */
+#define RING		48	/* buckets a thread keeps before deleting */
+#define MAX_THREADS	16
+#define VSLOTS		8	/* values per thread in the remapped memory */
+#define VSLOT_LEN	(16U << 10)
+#define MAX_FAIL_PRINT	60
+
+enum { ABSENT, PRESENT, UNKNOWN };
+
+enum {
+	C_FEATURES, C_ATTACH, C_DETACH, C_LIST, C_INFO, C_OFFLOAD, C_QUERY,
+	C_LOAD, C_REMOVE, C_DELETE, C_KEYS, C_SCAN, C_SINFO, C_RANDOM, C_NR
+};
+
+static const char *const cname[C_NR] = {
+	"GET_FEATURES", "ATTACH", "DETACH", "LIST", "INFO", "OFFLOAD", "QUERY",
+	"LOAD", "REMOVE", "DELETE_BUCKET", "BUCKET_KEYS", "BUCKET_SCAN",
+	"STORE_INFO", "random-ioctl",
+};
+
+/* one attachment of the store */
+struct gen {
+	int fd;
+	uint32_t id;
+	uint32_t max_keys;
+	uint64_t max_bytes;
+	_Atomic int detaching;	/* set before DETACH is called */
+	_Atomic int dead;	/* set once DETACH returned */
+	int extra_fd;
+};
+
+struct mkey {
+	uint8_t key[KVB_MAX_KEY_LEN];
+	uint32_t klen;
+	int state;
+	uint64_t vlen, bucket;
+	uint64_t last_call;	/* for diagnostics: last call that changed it */
+};
+
+struct th {
+	int t;
+	uint64_t rng;
+	uint64_t ncalls, calls_done;
+	struct mkey mk[NK];
+	uint8_t jkey[NJ][40];
+	uint32_t jklen[NJ];
+	uint64_t ring[RING];
+	unsigned int nring;
+	uint64_t last_bucket;
+	/* scratch */
+	struct kvb_obj_desc *descs;	/* KVB_MAX_BATCH + 1 */
+	struct kvb_slice *slices;	/* KVB_MAX_BATCH_SLICES + 1024 */
+	uint8_t *keybuf;		/* keys of big batches */
+	uint8_t *valbuf;		/* values to offload */
+	uint8_t *dstbuf;		/* LOAD destinations */
+	uint8_t *outbuf;		/* BUCKET_KEYS / SCAN */
+	uint8_t *ro;			/* mprotect-toggled area, RO_LEN */
+	uint8_t *part;			/* page 0 mapped, page 1 not */
+	uint8_t *vin, *vout;		/* this thread's slots of the remapped areas */
+	/* per-call diagnostics */
+	char what[256];
+	uint64_t badaddr;
+	int kind[NK];
+};
+
+#define RO_LEN		(1U << 20)
+#define VAL_LEN		(9U << 20)
+#define DST_LEN		(9U << 20)
+#define OUT_LEN		(256U << 10)
+#define KEYBUF_LEN	(1U << 20)
+
+static struct {
+	const char *dev;
+	dev_t rdev;
+	uint64_t calls, seed;
+	int nthreads;
+	int ctl;
+	long pg;
+	pthread_mutex_t gen_lock;
+	pthread_cond_t gen_cond;
+	struct gen *cur;
+	struct gen *gens[4096];
+	int ngens;
+	_Atomic uint64_t ncall[C_NR];
+	_Atomic uint64_t failures;
+	_Atomic uint64_t enospc, enodev;
+	_Atomic int stop;
+	_Atomic uint64_t total_calls;
+	sem_t reattach_sem, remap_sem;
+	pthread_barrier_t epoch_bar;
+	/* remapped areas */
+	uint8_t *vin_area, *vout_area;
+	size_t varea_len;
+	int vin_fd, vout_fd;
+	pthread_mutex_t map_lock;
+	_Atomic uint64_t remaps, reattaches, verifies;
+	_Atomic int findings_delete_ro;
+	uint8_t *unmapped;		/* a page inside no mapping */
+} G;
+
+static struct th *TH[MAX_THREADS];
+
+/* ---- helpers --------------------------------------------------------- */
+
+static uint64_t rnd(struct th *th, uint64_t n)
+{
+	return n ? splitmix64(&th->rng) % n : 0;
+}
+
+static bool chance(struct th *th, unsigned int pct)
+{
+	return rnd(th, 100) < pct;
+}
+
+static void fail(struct th *th, const char *fmt, ...)
+{
+	uint64_t n = atomic_fetch_add(&G.failures, 1);
+	va_list ap;
+
+	if (n >= MAX_FAIL_PRINT)
+		return;
+	flockfile(stdout);
+	if (th)
+		printf("# FAIL [thread %d call %" PRIu64 "] ", th->t,
+		       th->calls_done);
+	else
+		printf("# FAIL ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (th && th->what[0])
+		printf("\n#   call: %s", th->what);
+	printf("\n");
+	funlockfile(stdout);
+	fflush(stdout);
+}
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(stdout);
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	funlockfile(stdout);
+	fflush(stdout);
+}
+
+static void what(struct th *th, const char *fmt, ...)
+{
+	size_t n = strlen(th->what);
+	va_list ap;
+
+	if (n >= sizeof(th->what) - 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(th->what + n, sizeof(th->what) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The value of a key with a given length: it differs for every length. */
+static uint64_t vseed(const void *key, uint32_t klen, uint64_t vlen)
+{
+	return key_seed(key, klen, vlen + 0x5eedULL);
+}
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) < 0 ? -errno : 0;
+}
+
+static int cidx(unsigned long cmd)
+{
+	switch (cmd) {
+	case KVB_IOC_GET_FEATURES: return C_FEATURES;
+	case KVB_IOC_ATTACH: return C_ATTACH;
+	case KVB_IOC_DETACH: return C_DETACH;
+	case KVB_IOC_LIST: return C_LIST;
+	case KVB_IOC_INFO: return C_INFO;
+	case KVB_IOC_OFFLOAD: return C_OFFLOAD;
+	case KVB_IOC_QUERY: return C_QUERY;
+	case KVB_IOC_LOAD: return C_LOAD;
+	case KVB_IOC_REMOVE: return C_REMOVE;
+	case KVB_IOC_DELETE_BUCKET: return C_DELETE;
+	case KVB_IOC_BUCKET_KEYS: return C_KEYS;
+	case KVB_IOC_BUCKET_SCAN: return C_SCAN;
+	case KVB_IOC_STORE_INFO: return C_SINFO;
+	}
+	return C_RANDOM;
+}
+
+static int counted_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	atomic_fetch_add(&G.ncall[cidx(cmd)], 1);
+	return xioctl(fd, cmd, arg);
+}
+
+/* ---- expectations ------------------------------------------------------ */
+
+/*
+ * strict: errno of the lowest failed common check (3-5), which must be
+ * the result. Otherwise errs: errnos of the ioctl's own checks that the
+ * input violates (any one of them, never success), or, if none, ok: the
+ * call may succeed, plus the runtime errnos in rt.
+ */
+struct exp {
+	int strict;
+	int errs[8], nerrs;
+	uint32_t limits;	/* bit per KVB_LIMIT_* with E2BIG */
+	int rt[4], nrt;
+	bool ok;
+	bool maybe_ok;		/* success allowed even with errs (see LOAD) */
+	int level;
+};
+
+static void exp_init(struct exp *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+static void exp_strict(struct exp *e, int level_err, int level)
+{
+	/* level: 1, 3, 4, 5: keep the lowest level */
+	if (!e->strict || level < e->level) {
+		e->strict = level_err;
+		e->level = level;
+	}
+}
+
+static void exp_err(struct exp *e, int err)
+{
+	int i;
+
+	for (i = 0; i < e->nerrs; i++)
+		if (e->errs[i] == err)
+			return;
+	if (e->nerrs < 8)
+		e->errs[e->nerrs++] = err;
+}
+
+static void exp_e2big(struct exp *e, uint32_t limit)
+{
+	exp_err(e, E2BIG);
+	e->limits |= 1U << limit;
+}
+
+static void exp_rt(struct exp *e, int err)
+{
+	if (e->nrt < 4)
+		e->rt[e->nrt++] = err;
+}
+
+static bool in(const int *v, int n, int x)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/*
+ * Check ret against e. limit: the batch's limit field after the call, or
+ * -1 when it cannot be read. Returns true when ret is allowed.
+ */
+static bool exp_check(struct th *th, struct exp *e, int ret, long limit)
+{
+	if (e->strict) {
+		if (ret == -e->strict)
+			return true;
+		fail(th, "returned %d (%s), abi.rst requires %s", ret,
+		     ret ? strerror(-ret) : "success", strerror(e->strict));
+		return false;
+	}
+	if (e->nerrs) {
+		if (ret == 0 && e->maybe_ok)
+			return true;
+		if (ret < 0 && in(e->errs, e->nerrs, -ret)) {
+			if (ret == -E2BIG && limit >= 0 &&
+			    !(e->limits & (1U << limit))) {
+				fail(th, "E2BIG with limit %ld, expected mask 0x%x",
+				     limit, e->limits);
+				return false;
+			}
+			return true;
+		}
+		{
+			char buf[128] = "";
+			int i;
+
+			for (i = 0; i < e->nerrs; i++)
+				snprintf(buf + strlen(buf),
+					 sizeof(buf) - strlen(buf), " %s",
+					 strerror(e->errs[i]));
+			fail(th, "returned %d (%s), abi.rst allows only:%s",
+			     ret, ret ? strerror(-ret) : "success", buf);
+		}
+		return false;
+	}
+	if (ret == 0 && e->ok)
+		return true;
+	if (ret < 0 && in(e->rt, e->nrt, -ret))
+		return true;
+	fail(th, "valid call returned %d (%s)", ret,
+	     ret ? strerror(-ret) : "success");
+	return false;
+}
+
+/* ---- memory ---------------------------------------------------------- */
+
+static void *map_rw(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
+}
+
+/* bad pointers: never mapped, kernel, non-canonical, wrapping */
+static uint64_t bad_ptr(struct th *th)
+{
+	switch (rnd(th, 7)) {
+	case 0: return 0;
+	case 1: return 8;
+	case 2: return (uint64_t)(uintptr_t)G.unmapped;
+	case 3: return 0x7ffffffff000ULL - 64;
+	case 4: return 0xffff888000000000ULL;
+	case 5: return 0x8000000000000000ULL;
+	default: return ~0ULL - 7;
+	}
+}
+
+/* an address n bytes before the unmapped second page of th->part */
+static void *straddle(struct th *th, size_t n)
+{
+	return th->part + G.pg - n;
+}
+
+static void ro_begin(struct th *th)
+{
+	mprotect(th->ro, RO_LEN, PROT_READ | PROT_WRITE);
+}
+
+static void ro_end(struct th *th)
+{
+	mprotect(th->ro, RO_LEN, PROT_READ);
+}
+
+/* ---- generations ------------------------------------------------------- */
+
+static struct gen *gen_get(void)
+{
+	struct gen *g;
+
+	pthread_mutex_lock(&G.gen_lock);
+	g = G.cur;
+	pthread_mutex_unlock(&G.gen_lock);
+	return g;
+}
+
+/* a random generation's fd: mostly the current one, sometimes an old one */
+static struct gen *gen_pick(struct th *th)
+{
+	struct gen *g = NULL;
+
+	pthread_mutex_lock(&G.gen_lock);
+	if (G.ngens > 1 && chance(th, 3))
+		g = G.gens[rnd(th, G.ngens)];
+	if (!g) {
+		/* the current store is being detached: wait for the next one
+		 * rather than spin on ENODEV (old fds still get calls above) */
+		while (atomic_load(&G.cur->detaching) && !atomic_load(&G.stop))
+			pthread_cond_wait(&G.gen_cond, &G.gen_lock);
+		g = G.cur;
+	}
+	pthread_mutex_unlock(&G.gen_lock);
+	return g;
+}
+
+/*
+ * The common store-device part of a check: a detached store gives ENODEV
+ * (before any argument check), and ENODEV only when it was detached.
+ * Returns true when ret was ENODEV and handled (fully checked).
+ */
+static bool enodev_check(struct th *th, struct gen *g, int dead_before,
+			 int ret)
+{
+	if (ret == -ENODEV) {
+		atomic_fetch_add(&G.enodev, 1);
+		if (!atomic_load(&g->detaching))
+			fail(th, "ENODEV on store %u that is not detached",
+			     g->id);
+		return true;
+	}
+	if (dead_before) {
+		fail(th, "store %u was detached, got %d instead of ENODEV",
+		     g->id, ret);
+		return true;
+	}
+	return false;
+}
+
+/* ---- keys ------------------------------------------------------------ */
+
+static void mk_model_keys(struct th *th)
+{
+	int n, i, l;
+
+	for (n = 0; n < NK; n++) {
+		struct mkey *k = &th->mk[n];
+
+		l = snprintf((char *)k->key, 32, "m%d:%d:", th->t, n);
+		switch (n % 12) {
+		case 0: k->klen = KVB_MAX_KEY_LEN; break;
+		case 1: k->klen = KVB_MAX_KEY_LEN - 1; break;
+		case 2: k->klen = l; break;
+		default: k->klen = l + (n * 37) % 200; break;
+		}
+		for (i = l; i < (int)k->klen; i++)
+			k->key[i] = (uint8_t)((n * 131 + i * 7) & 0xff);
+		k->state = ABSENT;
+	}
+	for (n = 0; n < NJ; n++)
+		th->jklen[n] = snprintf((char *)th->jkey[n], 40, "j%d:%d",
+					th->t, n);
+}
+
+static int model_of(struct th *th, const void *key, uint32_t klen)
+{
+	int n;
+
+	for (n = 0; n < NK; n++)
+		if (th->mk[n].klen == klen && !memcmp(th->mk[n].key, key, klen))
+			return n;
+	return -1;
+}
+
+/* random shared junk key into buf; never starts with 'm' */
+static uint32_t junk_key(struct th *th, uint8_t *buf)
+{
+	uint32_t len, i;
+
+	switch (rnd(th, 4)) {
+	case 0:	/* one byte, shared by all threads */
+		buf[0] = 'A' + rnd(th, 4);
+		return 1;
+	case 1:
+		i = rnd(th, NJ);
+		memcpy(buf, th->jkey[i], th->jklen[i]);
+		return th->jklen[i];
+	case 2:
+		len = snprintf((char *)buf, 32, "s:%u", (unsigned int)rnd(th, 64));
+		return len;
+	default:
+		len = 1 + rnd(th, KVB_MAX_KEY_LEN);
+		for (i = 0; i < len; i++)
+			buf[i] = rnd(th, 256);
+		if (buf[0] == 'm')
+			buf[0] = 'r';
+		return len;
+	}
+}
+
+/* ---- record checks (BUCKET_KEYS and BUCKET_SCAN output) ------------- */
+
+/* Check nr key records at p (len bytes); returns bytes consumed or -1. */
+static long check_key_recs(struct th *th, const uint8_t *p, uint64_t len,
+			   uint32_t nr, uint64_t *vbytes, uint64_t bucket,
+			   bool own)
+{
+	uint64_t off = 0, sum = 0;
+	uint32_t i, j;
+
+	for (i = 0; i < nr; i++) {
+		struct kvb_key_rec r;
+		uint64_t rl;
+		int m;
+
+		if (off + sizeof(r) > len) {
+			fail(th, "key record %u beyond the bytes used", i);
+			return -1;
+		}
+		memcpy(&r, p + off, sizeof(r));
+		rl = KVB_KEY_REC_LEN(r.key_len);
+		if (!r.key_len || r.key_len > KVB_MAX_KEY_LEN || r.reserved0 ||
+		    !r.value_len || off + rl > len) {
+			fail(th, "bad key record %u: key_len %u reserved0 %u value_len %" PRIu64,
+			     i, r.key_len, r.reserved0, r.value_len);
+			return -1;
+		}
+		for (j = sizeof(r) + r.key_len; j < rl; j++)
+			if (p[off + j]) {
+				fail(th, "key record %u: padding not zero", i);
+				return -1;
+			}
+		sum += r.value_len;
+		if (own) {
+			m = model_of(th, p + off + sizeof(r), r.key_len);
+			if (m >= 0 && th->mk[m].state == ABSENT) {
+				fail(th, "bucket %" PRIu64 " lists key m%d:%d that was removed (last change: call %" PRIu64 ")",
+				     bucket, th->t, m, th->mk[m].last_call);
+			} else if (m >= 0 && th->mk[m].state == PRESENT &&
+				   (th->mk[m].bucket != bucket ||
+				    th->mk[m].vlen != r.value_len)) {
+				fail(th, "bucket %" PRIu64 " lists key m%d:%d (len %" PRIu64 ") stored in bucket %" PRIu64 " len %" PRIu64,
+				     bucket, th->t, m, r.value_len,
+				     th->mk[m].bucket, th->mk[m].vlen);
+			}
+		}
+		off += rl;
+	}
+	*vbytes = sum;
+	return off;
+}
+
+/* ---- batch ioctls ---------------------------------------------------- */
+
+struct dinfo {
+	int model;		/* model key index or -1 */
+	uint64_t vlen;		/* OFFLOAD: value length; LOAD: dest length */
+	uint8_t *dst;		/* LOAD: contiguous dest to verify, or NULL */
+	bool bad_dst;		/* LOAD: a slice cannot be written */
+	bool volatile_mem;	/* uses remapped memory */
+	bool key_bad;		/* key pointer made unreadable */
+	bool mutated;
+};
+
+static struct dinfo DI[MAX_THREADS][KVB_MAX_BATCH + 1];
+
+/* split len bytes at base into nr slices (nr <= len) */
+static void split(struct th *th, struct kvb_slice *s, uint8_t *base,
+		  uint64_t len, uint32_t nr)
+{
+	uint64_t off = 0, piece;
+	uint32_t i;
+
+	for (i = 0; i < nr; i++) {
+		if (i == nr - 1)
+			piece = len - off;
+		else
+			piece = 1 + rnd(th, (len - off) - (nr - 1 - i));
+		if (i != nr - 1 && chance(th, 50))
+			piece = 1;
+		if (piece > len - off - (nr - 1 - i))
+			piece = len - off - (nr - 1 - i);
+		s[i].addr = (uint64_t)(uintptr_t)(base + off);
+		s[i].len = piece;
+		off += piece;
+	}
+}
+
+static uint64_t pick_vlen(struct th *th, struct gen *g)
+{
+	switch (rnd(th, 40)) {
+	case 0: return g->max_bytes;
+	case 1: return g->max_bytes - 1;
+	case 2: return 1;
+	case 3: return 2;
+	case 4: return 4096;
+	case 5: return 4095 + rnd(th, 3);
+	case 6: return 1 + rnd(th, 256 << 10);
+	default: return 1 + rnd(th, 8192);
+	}
+}
+
+static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
+{
+	bool offload = cmd == KVB_IOC_OFFLOAD, load = cmd == KVB_IOC_LOAD;
+	bool remove = cmd == KVB_IOC_REMOVE;
+	bool has_sl = offload || load;
+	struct dinfo *di = DI[th->t];
+	struct kvb_obj_desc *d = th->descs;
+	struct kvb_batch bb, *b = &bb;
+	uint32_t count, i, j, nsl = 0, flags = 0;
+	uint64_t voff = 0, doff = 0, koff = 0, total = 0;
+	bool mut = chance(th, 35), big = false, bro = false, dro = false;
+	bool bptr_bad = false, used_model = false, l6_keylimit = false;
+	uint64_t bptr = 0;
+	int ret, dead_before, m, st;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	th->badaddr = 0;
+	what(th, "%s fd(store %u)", cname[cidx(cmd)], g->id);
+
+	/* count */
+	switch (mut ? rnd(th, 12) : 11) {
+	case 0: count = 0; break;
+	case 1: count = g->max_keys + rnd(th, 2); break;
+	case 2: count = g->max_keys - 1; break;
+	case 3: count = KVB_MAX_BATCH - 1 + rnd(th, 2); break;
+	case 4: count = KVB_MAX_BATCH + 1; break;
+	case 5: count = 0xffffffffU; break;
+	case 6: count = has_sl ? 64 + rnd(th, 2) : 1 + rnd(th, 4096); break;
+	default: count = 1 + rnd(th, offload ? 6 : 10); break;
+	}
+	if (offload && count > 16 && count <= g->max_keys && chance(th, 50))
+		count = 1 + rnd(th, 6);	/* keep big offloads rare */
+	big = count > 16 && count <= KVB_MAX_BATCH;
+	what(th, " count %u", count);
+
+	if (offload && chance(th, 30))
+		flags |= KVB_OFFLOAD_REPLACE;
+
+	/* descriptors */
+	/* above KVB_MAX_BATCH the descriptors must not even be read */
+	for (i = 0; i < count && i < (count > KVB_MAX_BATCH ? 1 : count); i++) {
+		struct kvb_obj_desc *x = &d[i];
+		const uint8_t *key;
+		uint32_t klen;
+
+		memset(x, 0, sizeof(*x));
+		di[i].model = -1;
+		di[i].dst = NULL;
+		di[i].bad_dst = false;
+		di[i].volatile_mem = false;
+		di[i].key_bad = false;
+		di[i].mutated = false;
+		if (big) {
+			/* a key nobody writes: x<t>:<i> */
+			klen = snprintf((char *)th->keybuf + koff, 24, "x%d:%u",
+					th->t, i);
+			key = th->keybuf + koff;
+			koff += klen;
+		} else if (chance(th, 60) && !(offload && chance(th, 10))) {
+			/* an owned key, at most once per batch */
+			for (j = 0; j < 4; j++) {
+				m = rnd(th, NK);
+				if (!th->kind[m])
+					break;
+			}
+			if (th->kind[m]) {
+				klen = junk_key(th, th->keybuf + koff);
+				key = th->keybuf + koff;
+				koff += klen;
+			} else {
+				th->kind[m] = 1;
+				di[i].model = m;
+				key = th->mk[m].key;
+				klen = th->mk[m].klen;
+				used_model = true;
+			}
+		} else {
+			klen = junk_key(th, th->keybuf + koff);
+			key = th->keybuf + koff;
+			koff += klen;
+			/* junk keys duplicated within an OFFLOAD: EINVAL */
+			for (j = 0; j < i && offload; j++)
+				if (d[j].key_len == klen &&
+				    !memcmp((void *)(uintptr_t)d[j].key, key, klen)) {
+					exp_err(&e, EINVAL);
+					what(th, " dup-junk");
+				}
+			if (remove) {
+				/* keep REMOVE batches duplicate-free */
+				for (j = 0; j < i; j++)
+					if (d[j].key_len == klen &&
+					    !memcmp((void *)(uintptr_t)d[j].key,
+						    key, klen)) {
+						key = NULL;
+						break;
+					}
+				if (!key) {
+					klen = snprintf((char *)th->keybuf + koff,
+							24, "u%d:%u", th->t, i);
+					key = th->keybuf + koff;
+					koff += klen;
+				}
+			}
+		}
+		if (koff > KEYBUF_LEN - 2 * KVB_MAX_KEY_LEN)
+			koff = 0;	/* reuse: only for big junk batches */
+		x->key = (uint64_t)(uintptr_t)key;
+		x->key_len = klen;
+
+		if (!has_sl)
+			continue;
+		if (big && offload) {
+			/* one byte, still the key's value */
+			fill_value(vseed(key, klen, 1), th->valbuf + voff, 1);
+			th->slices[nsl].addr = (uint64_t)(uintptr_t)(th->valbuf + voff);
+			th->slices[nsl].len = 1;
+			x->nr_slices = 1;
+			x->slices = (uint64_t)(uintptr_t)&th->slices[nsl];
+			di[i].vlen = 1;
+			nsl++;
+			voff += 8;
+			total++;
+			continue;
+		}
+		if (big) {
+			x->nr_slices = (count >= 64 && count <= 65) ?
+				       KVB_MAX_SLICES : 1;
+			if (nsl + x->nr_slices > KVB_MAX_BATCH_SLICES + 1024) {
+				x->nr_slices = 1;
+			}
+			for (j = 0; j < x->nr_slices; j++) {
+				th->slices[nsl + j].addr =
+					(uint64_t)(uintptr_t)(th->dstbuf + (doff % (DST_LEN - 16)));
+				th->slices[nsl + j].len = 1;
+				doff++;
+			}
+			x->slices = (uint64_t)(uintptr_t)&th->slices[nsl];
+			di[i].vlen = x->nr_slices;
+			nsl += x->nr_slices;
+			continue;
+		}
+		if (offload) {
+			uint64_t vlen = pick_vlen(th, g);
+			uint8_t *v;
+			uint32_t nr;
+
+			if (voff + vlen > VAL_LEN || total + vlen > g->max_bytes)
+				vlen = 1 + rnd(th, 4096);
+			if (voff + vlen > VAL_LEN)
+				voff = 0;	/* E2BIG anyway */
+			v = th->valbuf + voff;
+			fill_value(vseed(key, klen, vlen), v, vlen);
+			nr = chance(th, 70) ? 1 + rnd(th, 4) :
+			     (chance(th, 50) ? KVB_MAX_SLICES : 1 + rnd(th, 64));
+			if (nr > vlen)
+				nr = vlen;
+			/* the whole batch must keep within the slice limit */
+			if (nsl + nr > KVB_MAX_BATCH_SLICES)
+				nr = 1;
+			split(th, &th->slices[nsl], v, vlen, nr);
+			x->nr_slices = nr;
+			x->slices = (uint64_t)(uintptr_t)&th->slices[nsl];
+			di[i].vlen = vlen;
+			nsl += nr;
+			voff += (vlen + 7) & ~7ULL;
+			total += vlen;
+		} else {
+			uint64_t dlen;
+			uint32_t nr;
+
+			if (di[i].model >= 0 &&
+			    th->mk[di[i].model].state == PRESENT && chance(th, 85))
+				dlen = th->mk[di[i].model].vlen;
+			else if (chance(th, 50))
+				dlen = 1 + rnd(th, 8192);
+			else
+				dlen = pick_vlen(th, g);
+			if (doff + dlen > DST_LEN)
+				doff = 0;
+			if (doff + dlen > DST_LEN)
+				dlen = 1;
+			nr = chance(th, 70) ? 1 + rnd(th, 4) : 1 + rnd(th, 64);
+			if (nr > dlen)
+				nr = dlen;
+			if (nsl + nr > KVB_MAX_BATCH_SLICES)
+				nr = 1;
+			memset(th->dstbuf + doff, 0xa5, dlen);
+			split(th, &th->slices[nsl], th->dstbuf + doff, dlen, nr);
+			x->nr_slices = nr;
+			x->slices = (uint64_t)(uintptr_t)&th->slices[nsl];
+			di[i].vlen = dlen;
+			di[i].dst = th->dstbuf + doff;
+			nsl += nr;
+			doff += (dlen + 7) & ~7ULL;
+		}
+	}
+
+	/* the ioctl's own checks that the valid-looking input already trips */
+	if (count == 0)
+		exp_err(&e, EINVAL);
+	if (count > KVB_MAX_BATCH)
+		exp_e2big(&e, KVB_LIMIT_BATCH);
+	if (offload && count > g->max_keys) {
+		exp_e2big(&e, KVB_LIMIT_KEYS);
+		l6_keylimit = true;
+	}
+	if (count >= 1 && count <= KVB_MAX_BATCH && nsl > KVB_MAX_BATCH_SLICES)
+		exp_e2big(&e, KVB_LIMIT_SLICES);
+	if (offload && total > g->max_bytes)
+		exp_e2big(&e, KVB_LIMIT_BYTES);
+
+	/* mutations of the descriptors (ioctl checks: any order) */
+	if (mut && count >= 1 && count <= KVB_MAX_BATCH) {
+		int nm = 1 + rnd(th, 2);
+
+		while (nm--) {
+			struct kvb_obj_desc *x = &d[rnd(th, count)];
+			uint32_t xi = x - d;
+			bool was = di[xi].mutated;
+
+			di[xi].mutated = true;
+
+			switch (rnd(th, 14)) {
+			case 0:
+				x->reserved0 = 1 + rnd(th, 0xffff);
+				exp_err(&e, EINVAL);
+				what(th, " desc%u.reserved0", xi);
+				break;
+			case 1:
+				x->reserved[rnd(th, 2)] = 1ULL << rnd(th, 64);
+				exp_err(&e, EINVAL);
+				what(th, " desc%u.reserved", xi);
+				break;
+			case 2:
+				x->key_len = chance(th, 50) ? 0 :
+					     (chance(th, 50) ? KVB_MAX_KEY_LEN + 1 :
+					      0x80000000U + rnd(th, 100));
+				exp_err(&e, EINVAL);
+				what(th, " desc%u.key_len=%u", xi, x->key_len);
+				break;
+			case 3:
+				if (x->key_len <= KVB_MAX_KEY_LEN && x->key_len) {
+					x->key = chance(th, 50) ? bad_ptr(th) :
+						 (uint64_t)(uintptr_t)straddle(th,
+							x->key_len > 1 ? x->key_len - 1 : 0);
+					di[xi].key_bad = true;
+					exp_err(&e, EFAULT);
+					what(th, " desc%u.key=%#llx", xi,
+					     (unsigned long long)x->key);
+				}
+				break;
+			case 4:
+				if (has_sl) {
+					x->nr_slices = 0;
+					exp_err(&e, EINVAL);
+				} else {
+					if (chance(th, 50))
+						x->nr_slices = 1 + rnd(th, 3);
+					else
+						x->slices = (uint64_t)(uintptr_t)th->slices;
+					exp_err(&e, EINVAL);
+				}
+				what(th, " desc%u.nr_slices=%u slices=%#llx", xi,
+				     x->nr_slices, (unsigned long long)x->slices);
+				break;
+			case 5:
+				if (has_sl) {
+					x->nr_slices = chance(th, 50) ?
+						KVB_MAX_SLICES + 1 : 0xffffffffU;
+					exp_e2big(&e, KVB_LIMIT_SLICES);
+					what(th, " desc%u.nr_slices=%u", xi,
+					     x->nr_slices);
+				}
+				break;
+			case 6:
+				if (has_sl && x->nr_slices &&
+				    x->nr_slices <= KVB_MAX_SLICES) {
+					x->slices = chance(th, 50) ? bad_ptr(th) :
+						(uint64_t)(uintptr_t)straddle(th, 8);
+					exp_err(&e, EFAULT);
+					what(th, " desc%u.slices=%#llx", xi,
+					     (unsigned long long)x->slices);
+				}
+				break;
+			case 7:
+				if (has_sl && x->nr_slices &&
+				    x->nr_slices <= KVB_MAX_SLICES &&
+				    (uintptr_t)x->slices ==
+				    (uintptr_t)(uint64_t)x->slices &&
+				    x->slices >= (uint64_t)(uintptr_t)th->slices &&
+				    x->slices < (uint64_t)(uintptr_t)(th->slices + nsl)) {
+					struct kvb_slice *s = (void *)(uintptr_t)x->slices;
+
+					s[rnd(th, x->nr_slices)].len = 0;
+					exp_err(&e, EINVAL);
+					what(th, " desc%u.slice.len=0", xi);
+				}
+				break;
+			case 8: case 9:
+				/* a slice's memory unreadable / unwritable */
+				if (has_sl && x->nr_slices &&
+				    x->nr_slices <= KVB_MAX_SLICES &&
+				    x->slices >= (uint64_t)(uintptr_t)th->slices &&
+				    x->slices < (uint64_t)(uintptr_t)(th->slices + nsl)) {
+					struct kvb_slice *s = (void *)(uintptr_t)x->slices;
+					struct kvb_slice *y = &s[rnd(th, x->nr_slices)];
+					int how = rnd(th, load ? 4 : 3);
+
+					if (how == 0)
+						y->addr = bad_ptr(th);
+					else if (how == 1)
+						y->addr = (uint64_t)(uintptr_t)straddle(th,
+							y->len > 1 ? y->len / 2 : 0);
+					else if (how == 2 && y->len <= (uint64_t)G.pg) {
+						/* the unmapped page itself */
+						y->addr = (uint64_t)(uintptr_t)
+							(th->part + G.pg);
+					} else if (load) {
+						/* read-only destination */
+						y->addr = (uint64_t)(uintptr_t)G.unmapped - G.pg;
+						if (y->len > (uint64_t)G.pg)
+							y->len = G.pg;
+						/* total length changes: recompute */
+						di[xi].vlen = 0;
+						for (j = 0; j < x->nr_slices; j++)
+							di[xi].vlen += s[j].len;
+					} else {
+						y->addr = bad_ptr(th);
+					}
+					if (offload)
+						exp_err(&e, EFAULT);
+					th->badaddr = y->addr;
+					di[xi].bad_dst = true;
+					di[xi].dst = NULL;
+					what(th, " desc%u.slice.addr=%#llx len %llu",
+					     xi, (unsigned long long)y->addr,
+					     (unsigned long long)y->len);
+				}
+				break;
+			case 10:
+				/* the same key twice in an OFFLOAD */
+				if (offload && count >= 2) {
+					struct kvb_obj_desc *z = &d[(xi + 1) % count];
+
+					z->key = x->key;
+					z->key_len = x->key_len;
+					di[z - d].key_bad = di[xi].key_bad;
+					di[z - d].mutated = true;
+					if (z->key_len && z->key_len <= KVB_MAX_KEY_LEN)
+						exp_err(&e, EINVAL);
+					what(th, " dup-key");
+				}
+				break;
+			case 11:
+				/* one value above max_bucket_bytes */
+				if (offload && x->nr_slices &&
+				    x->nr_slices <= KVB_MAX_SLICES &&
+				    x->slices >= (uint64_t)(uintptr_t)th->slices &&
+				    x->slices < (uint64_t)(uintptr_t)(th->slices + nsl)) {
+					struct kvb_slice *s = (void *)(uintptr_t)x->slices;
+					uint64_t cur = 0;
+
+					for (j = 0; j < x->nr_slices; j++)
+						cur += s[j].len;
+					(void)cur;
+					if (chance(th, 50)) {
+						s[0].addr = (uint64_t)(uintptr_t)th->valbuf;
+						s[0].len = g->max_bytes + 1;
+					} else {
+						s[0].len = 1ULL << (62 + rnd(th, 2));
+						exp_err(&e, EFAULT);
+					}
+					exp_e2big(&e, KVB_LIMIT_BYTES);
+					di[xi].vlen = ~0ULL;
+					what(th, " desc%u.value-too-big", xi);
+				}
+				break;
+			case 12:
+				/* LOAD with a wrong length: per-key EMSGSIZE */
+				if (load && x->nr_slices && x->nr_slices <= KVB_MAX_SLICES &&
+				    x->slices >= (uint64_t)(uintptr_t)th->slices &&
+				    x->slices < (uint64_t)(uintptr_t)(th->slices + nsl) &&
+				    di[xi].dst) {
+					struct kvb_slice *s = (void *)(uintptr_t)x->slices;
+
+					if (s[x->nr_slices - 1].len > 1) {
+						s[x->nr_slices - 1].len--;
+						di[xi].vlen--;
+						what(th, " desc%u.len-1", xi);
+					}
+				}
+				break;
+			default:
+				/* volatile memory: slices into the remapped areas */
+				if (has_sl && !big && di[xi].model < 0 && !was &&
+				    x->nr_slices &&
+				    x->slices >= (uint64_t)(uintptr_t)th->slices &&
+				    x->slices < (uint64_t)(uintptr_t)(th->slices + nsl)) {
+					uint32_t slot = rnd(th, VSLOTS);
+					uint8_t vk[24];
+					uint32_t vkl = snprintf((char *)vk, sizeof(vk),
+								"v%d:%u", th->t, slot);
+					uint64_t vl = VSLOT_LEN - slot * 1000;
+					struct kvb_slice *s;
+
+					if (x->nr_slices > KVB_MAX_SLICES)
+						break;
+					/* the key becomes v<t>:<slot> */
+					if (offload) {
+						memcpy(th->keybuf + koff, vk, vkl);
+						x->key = (uint64_t)(uintptr_t)(th->keybuf + koff);
+						x->key_len = vkl;
+						koff += vkl;
+						s = (void *)(uintptr_t)x->slices;
+						x->nr_slices = 1;
+						s[0].addr = (uint64_t)(uintptr_t)
+							(th->vin + slot * VSLOT_LEN);
+						s[0].len = vl;
+						di[xi].vlen = vl;
+						exp_err(&e, EFAULT);
+						e.maybe_ok = true;
+					} else {
+						s = (void *)(uintptr_t)x->slices;
+						x->nr_slices = 1;
+						s[0].addr = (uint64_t)(uintptr_t)
+							(th->vout + slot * VSLOT_LEN);
+						s[0].len = vl;
+						di[xi].vlen = vl;
+						di[xi].bad_dst = true;
+						di[xi].dst = NULL;
+					}
+					di[xi].volatile_mem = true;
+					what(th, " desc%u.volatile-slot%u", xi, slot);
+				}
+				break;
+			}
+		}
+	}
+	/* recompute the E2BIG(BYTES) condition after mutations */
+	if (offload && count >= 1 && count <= KVB_MAX_BATCH) {
+		uint64_t sum = 0;
+		bool any = false, over = false;
+
+		for (i = 0; i < count; i++) {
+			struct kvb_slice *s = (void *)(uintptr_t)d[i].slices;
+			uint64_t v = 0;
+
+			if (!d[i].nr_slices || d[i].nr_slices > KVB_MAX_SLICES ||
+			    d[i].slices < (uint64_t)(uintptr_t)th->slices ||
+			    d[i].slices >= (uint64_t)(uintptr_t)(th->slices + nsl + 1))
+				continue;
+			for (j = 0; j < d[i].nr_slices; j++) {
+				if (v + s[j].len < v)
+					over = true;
+				v += s[j].len;
+			}
+			if (v > g->max_bytes)
+				over = true;
+			if (sum + v < sum)
+				over = true;
+			sum += v;
+			any = true;
+		}
+		if (any && (over || sum > g->max_bytes))
+			exp_e2big(&e, KVB_LIMIT_BYTES);
+		/* the same key twice: EINVAL */
+		for (i = 0; i < count && count <= 64; i++)
+			for (j = i + 1; j < count; j++)
+				if (!di[i].key_bad && !di[j].key_bad &&
+				    d[i].key_len == d[j].key_len &&
+				    d[i].key_len && d[i].key_len <= KVB_MAX_KEY_LEN &&
+				    !memcmp((void *)(uintptr_t)d[i].key,
+					    (void *)(uintptr_t)d[j].key,
+					    d[i].key_len))
+					exp_err(&e, EINVAL);
+	}
+	if (has_sl && count >= 1 && count <= KVB_MAX_BATCH) {
+		uint64_t n = 0;
+
+		for (i = 0; i < count; i++)
+			if (d[i].nr_slices <= KVB_MAX_SLICES)
+				n += d[i].nr_slices;
+		if (n > KVB_MAX_BATCH_SLICES)
+			exp_e2big(&e, KVB_LIMIT_SLICES);
+	}
+	(void)l6_keylimit;
+
+	/* descriptor array placement */
+	if (count >= 1 && count <= KVB_MAX_BATCH && mut && chance(th, 15)) {
+		switch (rnd(th, 3)) {
+		case 0:
+			bptr = bad_ptr(th);
+			exp_err(&e, EFAULT);
+			what(th, " descs=%#llx", (unsigned long long)bptr);
+			break;
+		case 1:
+			/* the last descriptor crosses into the unmapped page */
+			if (count <= 8) {
+				void *p = straddle(th, count * sizeof(*d) - 8);
+
+				memcpy(p, d, count * sizeof(*d) - 8);
+				bptr = (uint64_t)(uintptr_t)p;
+				exp_err(&e, EFAULT);
+				what(th, " descs-straddle");
+			}
+			break;
+		default:
+			/* read-only: the results cannot be written */
+			if (count * sizeof(*d) <= RO_LEN / 2) {
+				ro_begin(th);
+				memcpy(th->ro, d, count * sizeof(*d));
+				ro_end(th);
+				bptr = (uint64_t)(uintptr_t)th->ro;
+				dro = true;
+				what(th, " descs-readonly");
+			}
+			break;
+		}
+	}
+	if (!bptr)
+		bptr = (uint64_t)(uintptr_t)d;
+
+	/* a LOAD with an unwritable destination: EFAULT, or success if that
+	 * key's status says nothing was copied (checked below) */
+	if (load && count <= KVB_MAX_BATCH) {
+		bool any = false;
+
+		for (i = 0; i < count; i++)
+			any |= di[i].bad_dst;
+		if (any) {
+			e.maybe_ok = !e.nerrs;
+			exp_err(&e, EFAULT);
+		}
+	}
+	/* offloads from the remapped memory may succeed if it was mapped */
+	if (e.maybe_ok && offload) {
+		bool other = false;
+
+		/* only when nothing else is wrong */
+		for (i = 0; i < (uint32_t)e.nerrs; i++)
+			if (e.errs[i] != EFAULT)
+				other = true;
+		if (other)
+			e.maybe_ok = false;
+	}
+	if (dro) {
+		/* nothing can be reported back: never success */
+		exp_err(&e, EFAULT);
+		e.maybe_ok = false;
+	}
+
+	/* the batch structure */
+	batch_init(b, (void *)(uintptr_t)bptr, count, flags);
+	b->descs = bptr;
+	b->limit = 0xdead;
+	if (!e.nerrs) {
+		e.ok = true;
+		if (offload)
+			exp_rt(&e, ENOSPC);
+	}
+	if (mut && chance(th, 40)) {
+		switch (rnd(th, 6)) {
+		case 0:
+			b->size = chance(th, 50) ? sizeof(*b) + 8 :
+				  (chance(th, 50) ? 0 : sizeof(*b) - 8);
+			exp_strict(&e, EINVAL, 4);
+			what(th, " batch.size=%u", b->size);
+			break;
+		case 1:
+			b->flags |= offload ? 1U << (1 + rnd(th, 31)) :
+				    1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 5);
+			what(th, " batch.flags=%#x", b->flags);
+			break;
+		case 2:
+			if (chance(th, 50))
+				b->reserved0 = 1;
+			else
+				b->reserved[rnd(th, 3)] = 1ULL << rnd(th, 64);
+			exp_strict(&e, EINVAL, 5);
+			what(th, " batch.reserved");
+			break;
+		case 3:
+			b = (void *)(uintptr_t)bad_ptr(th);
+			bptr_bad = true;
+			exp_strict(&e, EFAULT, 3);
+			what(th, " batch=%p", (void *)b);
+			break;
+		case 4: {
+			/* the structure crosses into the unmapped page */
+			struct kvb_batch *p = straddle(th, sizeof(*b) - 8);
+
+			memcpy(p, b, sizeof(*b) - 8);
+			b = p;
+			bptr_bad = true;
+			exp_strict(&e, EFAULT, 3);
+			what(th, " batch-straddle");
+			break;
+		}
+		default:
+			/* read-only batch: results cannot be written back */
+			ro_begin(th);
+			memcpy(th->ro + RO_LEN - 4096, b, sizeof(*b));
+			ro_end(th);
+			b = (void *)(th->ro + RO_LEN - 4096);
+			bro = true;
+			exp_err(&e, EFAULT);
+			e.ok = false;
+			e.maybe_ok = false;
+			what(th, " batch-readonly");
+			break;
+		}
+	}
+
+	dead_before = atomic_load(&g->dead);
+	ret = counted_ioctl(g->fd, cmd, b);
+	if (enodev_check(th, g, dead_before, ret))
+		goto out;
+	if (ret == -ENOSPC)
+		atomic_fetch_add(&G.enospc, 1);
+	if (!exp_check(th, &e, ret, (bptr_bad || bro) ? -1 : (long)b->limit)) {
+		for (i = 0; ret == 0 && !dro && i < count && i < 64; i++)
+			note("  desc %u: key_len %u%s nr_slices %u status %d value_len %llu bucket %llu",
+			     i, d[i].key_len, di[i].bad_dst ? " (bad slice)" : "",
+			     d[i].nr_slices, d[i].status,
+			     (unsigned long long)d[i].value_len,
+			     (unsigned long long)d[i].bucket_id);
+		if (th->badaddr) {
+			uint64_t pa = th->badaddr & ~(uint64_t)(G.pg - 1);
+			int r = msync((void *)(uintptr_t)pa, G.pg, MS_ASYNC);
+
+			note("  page %#llx of the bad slice: msync says %s",
+			     (unsigned long long)pa,
+			     r ? strerror(errno) : "mapped");
+		}
+		/* keep the model in step with what the call did */
+		if (ret || dro)
+			goto out;
+	}
+	if (ret == -E2BIG && !bptr_bad && !bro && b->limit == 0xdead)
+		fail(th, "E2BIG without limit");
+	if (ret || dro)
+		goto out;
+
+	/* the call succeeded: check every status against the model */
+	{
+		uint32_t done = 0;
+
+		for (i = 0; i < count; i++) {
+			struct kvb_obj_desc *x = &d[i];
+			struct mkey *k = di[i].model >= 0 ? &th->mk[di[i].model] : NULL;
+
+			st = x->status;
+			if (!st)
+				done++;
+			if (offload) {
+				if (st != 0 && st != -EEXIST && st != -EBUSY) {
+					fail(th, "OFFLOAD desc %u: status %d", i, st);
+					continue;
+				}
+				if (st == -EEXIST && (flags & KVB_OFFLOAD_REPLACE))
+					fail(th, "OFFLOAD REPLACE desc %u: EEXIST", i);
+				if (st == 0 && (x->bucket_id != b->bucket_id ||
+						x->value_len != di[i].vlen))
+					fail(th, "OFFLOAD desc %u: bucket %llu/%llu value_len %llu/%llu",
+					     i, (unsigned long long)x->bucket_id,
+					     (unsigned long long)b->bucket_id,
+					     (unsigned long long)x->value_len,
+					     (unsigned long long)di[i].vlen);
+				if (!k)
+					continue;
+				if (st == -EBUSY) {
+					fail(th, "OFFLOAD: owned key m%d:%d EBUSY with no other writer",
+					     th->t, di[i].model);
+				} else if (st == -EEXIST) {
+					if (k->state == ABSENT)
+						fail(th, "OFFLOAD: EEXIST for m%d:%d, absent since call %llu",
+						     th->t, di[i].model,
+						     (unsigned long long)k->last_call);
+					else if (k->state == PRESENT &&
+						 (k->vlen != x->value_len ||
+						  k->bucket != x->bucket_id))
+						fail(th, "OFFLOAD: EEXIST for m%d:%d says len %llu bucket %llu, model %llu %llu",
+						     th->t, di[i].model,
+						     (unsigned long long)x->value_len,
+						     (unsigned long long)x->bucket_id,
+						     (unsigned long long)k->vlen,
+						     (unsigned long long)k->bucket);
+					k->state = PRESENT;
+					k->vlen = x->value_len;
+					k->bucket = x->bucket_id;
+				} else if (st == 0) {
+					if (k->state == PRESENT &&
+					    !(flags & KVB_OFFLOAD_REPLACE))
+						fail(th, "OFFLOAD stored m%d:%d again without REPLACE (present since call %llu)",
+						     th->t, di[i].model,
+						     (unsigned long long)k->last_call);
+					k->state = PRESENT;
+					k->vlen = di[i].vlen;
+					k->bucket = x->bucket_id;
+					k->last_call = th->calls_done;
+				}
+			} else if (cmd == KVB_IOC_QUERY || remove) {
+				if (st != 0 && st != -ENOENT) {
+					fail(th, "desc %u: status %d", i, st);
+					continue;
+				}
+				if (!k)
+					continue;
+				if (k->state == PRESENT &&
+				    (st || k->vlen != x->value_len ||
+				     k->bucket != x->bucket_id))
+					fail(th, "m%d:%d: status %d len %llu bucket %llu, model: present len %llu bucket %llu (call %llu)",
+					     th->t, di[i].model, st,
+					     (unsigned long long)x->value_len,
+					     (unsigned long long)x->bucket_id,
+					     (unsigned long long)k->vlen,
+					     (unsigned long long)k->bucket,
+					     (unsigned long long)k->last_call);
+				else if (k->state == ABSENT && st == 0)
+					fail(th, "m%d:%d: found (len %llu bucket %llu), model: absent since call %llu",
+					     th->t, di[i].model,
+					     (unsigned long long)x->value_len,
+					     (unsigned long long)x->bucket_id,
+					     (unsigned long long)k->last_call);
+				if (st == 0) {
+					k->state = remove ? ABSENT : PRESENT;
+					k->vlen = x->value_len;
+					k->bucket = x->bucket_id;
+				} else {
+					k->state = ABSENT;
+				}
+				if (remove)
+					k->last_call = th->calls_done;
+			} else {	/* LOAD */
+				if (st != 0 && st != -ENOENT && st != -EMSGSIZE) {
+					fail(th, "LOAD desc %u: status %d", i, st);
+					continue;
+				}
+				if (st == 0 && di[i].bad_dst && !di[i].volatile_mem)
+					fail(th, "LOAD desc %u: success into memory that cannot be written", i);
+				if (st == -EMSGSIZE && x->value_len == di[i].vlen)
+					fail(th, "LOAD desc %u: EMSGSIZE with the right length %llu",
+					     i, (unsigned long long)x->value_len);
+				if (st == 0 && x->value_len != di[i].vlen)
+					fail(th, "LOAD desc %u: value_len %llu, slices %llu",
+					     i, (unsigned long long)x->value_len,
+					     (unsigned long long)di[i].vlen);
+				if (st == 0 && di[i].dst && !big) {
+					long bad = check_value(vseed((void *)(uintptr_t)x->key,
+								     x->key_len, di[i].vlen),
+							       di[i].dst, di[i].vlen);
+					if (bad >= 0)
+						fail(th, "LOAD desc %u (key len %u, value len %llu): wrong byte at %ld",
+						     i, x->key_len,
+						     (unsigned long long)di[i].vlen, bad);
+				}
+				if (!k)
+					continue;
+				if (k->state == PRESENT) {
+					int want = k->vlen == di[i].vlen ? 0 : -EMSGSIZE;
+
+					if (st != want || x->value_len != k->vlen)
+						fail(th, "LOAD m%d:%d: status %d len %llu, model present len %llu",
+						     th->t, di[i].model, st,
+						     (unsigned long long)x->value_len,
+						     (unsigned long long)k->vlen);
+				} else if (k->state == ABSENT && st != -ENOENT) {
+					fail(th, "LOAD m%d:%d: status %d, model absent since call %llu",
+					     th->t, di[i].model, st,
+					     (unsigned long long)k->last_call);
+				}
+				if (k->state == UNKNOWN && st != -EMSGSIZE) {
+					k->state = st ? ABSENT : PRESENT;
+					k->vlen = x->value_len;
+					k->bucket = x->bucket_id;
+				}
+			}
+		}
+		if (done != b->nr_done)
+			fail(th, "nr_done %u, statuses say %u", b->nr_done, done);
+		if (offload) {
+			if ((b->bucket_id != 0) != (done != 0))
+				fail(th, "OFFLOAD bucket_id %llu with %u keys written",
+				     (unsigned long long)b->bucket_id, done);
+			if (b->bucket_id) {
+				if (b->bucket_id <= th->last_bucket)
+					fail(th, "bucket id %llu after %llu",
+					     (unsigned long long)b->bucket_id,
+					     (unsigned long long)th->last_bucket);
+				th->last_bucket = b->bucket_id;
+				if (th->nring < RING)
+					th->ring[th->nring++] = b->bucket_id;
+			}
+		}
+	}
+out:
+	(void)used_model;
+	for (m = 0; m < NK; m++)
+		th->kind[m] = 0;
+}
+
+/* ---- DELETE_BUCKET, BUCKET_KEYS, BUCKET_SCAN ---------------------------- */
+
+static void model_bucket_gone(struct th *th, uint64_t id)
+{
+	int m;
+
+	for (m = 0; m < NK; m++)
+		if (th->mk[m].state == PRESENT && th->mk[m].bucket == id) {
+			th->mk[m].state = ABSENT;
+			th->mk[m].last_call = th->calls_done;
+		}
+}
+
+static int model_in_bucket(struct th *th, uint64_t id)
+{
+	int m, n = 0;
+
+	for (m = 0; m < NK; m++)
+		if (th->mk[m].state == PRESENT && th->mk[m].bucket == id)
+			n++;
+	return n;
+}
+
+static void ring_drop(struct th *th, unsigned int i)
+{
+	memmove(&th->ring[i], &th->ring[i + 1],
+		(th->nring - i - 1) * sizeof(th->ring[0]));
+	th->nring--;
+}
+
+static void fz_delete(struct th *th, struct gen *g, bool evict)
+{
+	struct kvb_delete_bucket a, *p = &a;
+	unsigned int ri = 0;
+	bool own = false, ro = false;
+	int ret, dead_before;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	if (th->nring && (evict || chance(th, 60))) {
+		ri = evict ? 0 : rnd(th, th->nring);
+		a.bucket_id = th->ring[ri];
+		own = true;
+		e.ok = true;
+		exp_rt(&e, ENOENT);
+	} else {
+		/* ids nobody can have */
+		a.bucket_id = chance(th, 30) ? 0 : (1ULL << 62) + rnd(th, 1000);
+		exp_err(&e, ENOENT);
+	}
+	what(th, "DELETE_BUCKET store %u id %llu", g->id,
+	     (unsigned long long)a.bucket_id);
+	if (!evict && chance(th, 25)) {
+		switch (rnd(th, 5)) {
+		case 0:
+			a.size += chance(th, 50) ? 8 : -8;
+			exp_strict(&e, EINVAL, 4);
+			what(th, " size=%u", a.size);
+			break;
+		case 1:
+			a.flags = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 5);
+			what(th, " flags");
+			break;
+		case 2:
+			if (chance(th, 50))
+				a.reserved0 = 1;
+			else
+				a.reserved[rnd(th, 2)] = 1;
+			exp_strict(&e, EINVAL, 5);
+			what(th, " reserved");
+			break;
+		case 3:
+			p = chance(th, 50) ? (void *)(uintptr_t)bad_ptr(th) :
+			    straddle(th, sizeof(a) - 4);
+			if ((void *)p == straddle(th, sizeof(a) - 4))
+				memcpy(p, &a, sizeof(a) - 4);
+			exp_strict(&e, EFAULT, 3);
+			what(th, " arg=%p", (void *)p);
+			break;
+		default:
+			if (!own)
+				break;
+			ro_begin(th);
+			memcpy(th->ro, &a, sizeof(a));
+			ro_end(th);
+			p = (void *)th->ro;
+			ro = true;
+			exp_err(&e, EFAULT);
+			exp_err(&e, ENOENT);
+			what(th, " readonly");
+			break;
+		}
+	}
+	dead_before = atomic_load(&g->dead);
+	ret = counted_ioctl(g->fd, KVB_IOC_DELETE_BUCKET, p);
+	if (enodev_check(th, g, dead_before, ret))
+		return;
+	if (!exp_check(th, &e, ret, -1))
+		return;
+	if (!own)
+		return;
+	if (ro && ret == -EFAULT) {
+		/*
+		 * The results could not be written back. abi.rst does not say
+		 * whether the bucket is then deleted: find out, keep the model
+		 * exact, and report it once.
+		 */
+		struct kvb_obj_desc dq;
+		int m, gone = 0, had = 0;
+
+		for (m = 0; m < NK; m++) {
+			struct mkey *k = &th->mk[m];
+
+			if (k->state != PRESENT || k->bucket != a.bucket_id)
+				continue;
+			had++;
+			kvb_desc_init(&dq, k->key, k->klen, NULL, 0);
+			if (st_batch(g->fd, KVB_IOC_QUERY, &dq, 1, 0, NULL) == 0 &&
+			    dq.status == -ENOENT)
+				gone++;
+		}
+		if (gone && !atomic_exchange(&G.findings_delete_ro, 1))
+			note("finding: DELETE_BUCKET %llu with a read-only argument returned EFAULT but deleted the bucket (%d of %d keys gone)",
+			     (unsigned long long)a.bucket_id, gone, had);
+		if (gone) {
+			model_bucket_gone(th, a.bucket_id);
+			ring_drop(th, ri);
+		}
+		return;
+	}
+	if (ret == 0) {
+		int n = model_in_bucket(th, a.bucket_id);
+
+		if (a.nr_keys < (uint32_t)n)
+			fail(th, "DELETE_BUCKET %llu: nr_keys %u, model has %d keys in it",
+			     (unsigned long long)a.bucket_id, a.nr_keys, n);
+		model_bucket_gone(th, a.bucket_id);
+		ring_drop(th, ri);
+	} else if (ret == -ENOENT) {
+		int n = model_in_bucket(th, a.bucket_id);
+
+		if (n)
+			fail(th, "DELETE_BUCKET %llu: ENOENT but %d owned keys are in it",
+			     (unsigned long long)a.bucket_id, n);
+		ring_drop(th, ri);
+	}
+}
+
+static void fz_keys(struct th *th, struct gen *g)
+{
+	struct kvb_bucket_keys a, *p = &a;
+	bool own = false, bad = false;
+	int ret, dead_before;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.buf = (uint64_t)(uintptr_t)th->outbuf;
+	a.buf_len = OUT_LEN;
+	if (th->nring && chance(th, 70)) {
+		a.bucket_id = th->ring[rnd(th, th->nring)];
+		own = true;
+	} else if (chance(th, 50)) {
+		a.bucket_id = 1 + rnd(th, th->last_bucket + 16);
+	} else {
+		a.bucket_id = chance(th, 20) ? 0 : ~0ULL - rnd(th, 100);
+	}
+	e.ok = true;
+	exp_rt(&e, ENOENT);
+	what(th, "BUCKET_KEYS store %u id %llu", g->id,
+	     (unsigned long long)a.bucket_id);
+	if (chance(th, 30)) {
+		switch (rnd(th, 9)) {
+		case 0:
+			a.size = chance(th, 50) ? 0 : sizeof(a) + 8;
+			exp_strict(&e, EINVAL, 4);
+			break;
+		case 1:
+			a.flags = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 5);
+			break;
+		case 2:
+			if (chance(th, 50))
+				a.reserved0 = 7;
+			else
+				a.reserved[rnd(th, 2)] = 7;
+			exp_strict(&e, EINVAL, 5);
+			break;
+		case 3:
+			p = (void *)(uintptr_t)bad_ptr(th);
+			exp_strict(&e, EFAULT, 3);
+			break;
+		case 4:	/* ask for the length */
+			a.buf = 0;
+			a.buf_len = 0;
+			exp_rt(&e, ERANGE);
+			e.ok = false;
+			bad = true;
+			break;
+		case 5:	/* too small */
+			a.buf_len = rnd(th, 40);
+			exp_rt(&e, ERANGE);
+			bad = true;
+			break;
+		case 6:	/* unwritable buffer */
+			a.buf = chance(th, 50) ? bad_ptr(th) :
+				(uint64_t)(uintptr_t)(G.unmapped - G.pg);
+			exp_rt(&e, EFAULT);
+			e.ok = false;
+			bad = true;
+			break;
+		case 7:	/* buffer crossing into the unmapped page */
+			a.buf = (uint64_t)(uintptr_t)straddle(th, 24);
+			a.buf_len = 4096;
+			exp_rt(&e, EFAULT);
+			exp_rt(&e, ERANGE);
+			bad = true;
+			break;
+		default:
+			ro_begin(th);
+			memcpy(th->ro, &a, sizeof(a));
+			ro_end(th);
+			p = (void *)th->ro;
+			exp_rt(&e, EFAULT);
+			e.ok = false;
+			bad = true;
+			break;
+		}
+		what(th, " mutated");
+	}
+	dead_before = atomic_load(&g->dead);
+	ret = counted_ioctl(g->fd, KVB_IOC_BUCKET_KEYS, p);
+	if (enodev_check(th, g, dead_before, ret))
+		return;
+	if (!exp_check(th, &e, ret, -1) || p != &a)
+		return;
+	if (ret == -ERANGE && a.buf_len < KVB_KEY_REC_LEN(1))
+		fail(th, "BUCKET_KEYS ERANGE needs %llu bytes",
+		     (unsigned long long)a.buf_len);
+	if (ret || bad)
+		return;
+	{
+		uint64_t vb = 0;
+		long used = check_key_recs(th, th->outbuf, a.buf_len, a.nr_keys,
+					   &vb, a.bucket_id, own);
+
+		if (used >= 0 && ((uint64_t)used != a.buf_len || vb != a.value_bytes))
+			fail(th, "BUCKET_KEYS: records use %ld of buf_len %llu, value bytes %llu/%llu",
+			     used, (unsigned long long)a.buf_len,
+			     (unsigned long long)vb,
+			     (unsigned long long)a.value_bytes);
+		if (own && a.nr_keys < (uint32_t)model_in_bucket(th, a.bucket_id))
+			fail(th, "BUCKET_KEYS: %u keys, model has %d owned keys in it",
+			     a.nr_keys, model_in_bucket(th, a.bucket_id));
+	}
+}
+
+static void fz_scan(struct th *th, struct gen *g)
+{
+	struct kvb_bucket_scan a, *p = &a;
+	bool bad = false;
+	int ret, dead_before;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.buf = (uint64_t)(uintptr_t)th->outbuf;
+	a.buf_len = OUT_LEN;
+	a.start_id = chance(th, 30) ? 0 : rnd(th, th->last_bucket + 64);
+	switch (rnd(th, 8)) {
+	case 0: a.max_buckets = KVB_MAX_BATCH; break;
+	case 1: a.max_buckets = KVB_MAX_BATCH - 1; break;
+	default: a.max_buckets = 1 + rnd(th, 16); break;
+	}
+	e.ok = true;
+	what(th, "BUCKET_SCAN store %u start %llu max %u", g->id,
+	     (unsigned long long)a.start_id, a.max_buckets);
+	if (chance(th, 30)) {
+		switch (rnd(th, 9)) {
+		case 0:
+			a.size = sizeof(a) - 8;
+			exp_strict(&e, EINVAL, 4);
+			break;
+		case 1:
+			a.flags = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 5);
+			break;
+		case 2:
+			a.reserved[rnd(th, 2)] = 1;
+			exp_strict(&e, EINVAL, 5);
+			break;
+		case 3:
+			p = chance(th, 50) ? (void *)(uintptr_t)bad_ptr(th) :
+			    straddle(th, 16);
+			exp_strict(&e, EFAULT, 3);
+			break;
+		case 4:
+			a.max_buckets = chance(th, 50) ? 0 :
+				(chance(th, 50) ? KVB_MAX_BATCH + 1 : 0xffffffffU);
+			exp_err(&e, EINVAL);
+			break;
+		case 5:
+			a.buf_len = rnd(th, 48);
+			exp_rt(&e, ERANGE);
+			bad = true;
+			break;
+		case 6:
+			a.buf = chance(th, 50) ? bad_ptr(th) :
+				(uint64_t)(uintptr_t)(G.unmapped - G.pg);
+			exp_rt(&e, EFAULT);
+			bad = true;	/* success: nothing to scan */
+			break;
+		case 7:
+			a.buf = (uint64_t)(uintptr_t)straddle(th, 40);
+			a.buf_len = 8192;
+			exp_rt(&e, EFAULT);
+			exp_rt(&e, ERANGE);
+			bad = true;
+			break;
+		default:
+			ro_begin(th);
+			memcpy(th->ro, &a, sizeof(a));
+			ro_end(th);
+			p = (void *)th->ro;
+			exp_rt(&e, EFAULT);
+			e.ok = false;
+			bad = true;
+			break;
+		}
+		what(th, " mutated");
+	}
+	dead_before = atomic_load(&g->dead);
+	ret = counted_ioctl(g->fd, KVB_IOC_BUCKET_SCAN, p);
+	if (enodev_check(th, g, dead_before, ret))
+		return;
+	if (!exp_check(th, &e, ret, -1) || p != &a)
+		return;
+	if (ret == -ERANGE && a.buf_len < sizeof(struct kvb_bucket_rec))
+		fail(th, "BUCKET_SCAN ERANGE needs %llu bytes",
+		     (unsigned long long)a.buf_len);
+	if (ret)
+		return;
+	if (bad && a.nr_buckets)
+		fail(th, "BUCKET_SCAN wrote %u buckets to memory it cannot write",
+		     a.nr_buckets);
+	if (bad)
+		return;
+	{
+		uint64_t off = 0, prev = 0;
+		uint32_t i;
+
+		if (a.nr_buckets > a.max_buckets)
+			fail(th, "BUCKET_SCAN: %u buckets > max %u", a.nr_buckets,
+			     a.max_buckets);
+		for (i = 0; i < a.nr_buckets; i++) {
+			struct kvb_bucket_rec r;
+			uint64_t vb;
+			long used;
+			bool own = false;
+			unsigned int x;
+
+			if (off + sizeof(r) > a.buf_len) {
+				fail(th, "BUCKET_SCAN: record %u beyond buf_len", i);
+				return;
+			}
+			memcpy(&r, th->outbuf + off, sizeof(r));
+			if (r.id < a.start_id || r.id <= prev || r.reserved0 ||
+			    r.rec_len < sizeof(r) ||
+			    off + r.rec_len > a.buf_len) {
+				fail(th, "BUCKET_SCAN: bad record %u: id %llu (start %llu prev %llu) nr_keys %u rec_len %llu",
+				     i, (unsigned long long)r.id,
+				     (unsigned long long)a.start_id,
+				     (unsigned long long)prev, r.nr_keys,
+				     (unsigned long long)r.rec_len);
+				return;
+			}
+			for (x = 0; x < th->nring; x++)
+				if (th->ring[x] == r.id)
+					own = true;
+			used = check_key_recs(th, th->outbuf + off + sizeof(r),
+					      r.rec_len - sizeof(r), r.nr_keys, &vb,
+					      r.id, own);
+			if (used < 0)
+				return;
+			if ((uint64_t)used + sizeof(r) != r.rec_len ||
+			    vb != r.value_bytes)
+				fail(th, "BUCKET_SCAN: bucket %llu: rec_len %llu, records %ld, value bytes %llu/%llu",
+				     (unsigned long long)r.id,
+				     (unsigned long long)r.rec_len, used,
+				     (unsigned long long)vb,
+				     (unsigned long long)r.value_bytes);
+			prev = r.id;
+			off += r.rec_len;
+		}
+		if (off != a.buf_len)
+			fail(th, "BUCKET_SCAN: records use %llu, buf_len %llu",
+			     (unsigned long long)off,
+			     (unsigned long long)a.buf_len);
+		if (a.next_id && a.next_id <= prev)
+			fail(th, "BUCKET_SCAN: next_id %llu <= last %llu",
+			     (unsigned long long)a.next_id,
+			     (unsigned long long)prev);
+	}
+}
+
+/* STORE_INFO, GET_FEATURES (both devices), INFO, LIST, random ioctls */
+static void fz_small(struct th *th, struct gen *g)
+{
+	union {
+		struct kvb_store_info info;
+		struct kvb_features f;
+		struct kvb_list l;
+		uint8_t raw[1024];
+	} u;
+	void *p = &u;
+	uint32_t ids[8];
+	unsigned long cmd;
+	int which = rnd(th, 6), ret, fd, dead_before = 0;
+	bool store = true, ro = false;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	memset(&u, 0, sizeof(u));
+	e.ok = true;
+	switch (which) {
+	case 0:
+		cmd = KVB_IOC_STORE_INFO;
+		u.info.size = sizeof(u.info);
+		break;
+	case 1:
+		cmd = KVB_IOC_GET_FEATURES;
+		u.f.size = sizeof(u.f);
+		store = chance(th, 50);
+		if (chance(th, 20))
+			u.f.reserved[rnd(th, 4)] = 5;	/* only size is read */
+		break;
+	case 2:
+		cmd = KVB_IOC_INFO;
+		store = false;
+		u.info.size = sizeof(u.info);
+		if (chance(th, 50)) {
+			u.info.id = g->id;
+			exp_rt(&e, ENOENT);
+		} else {
+			u.info.id = 0x80000000U + rnd(th, 1000);
+			e.ok = false;
+			exp_err(&e, ENOENT);
+		}
+		break;
+	case 3:
+		cmd = KVB_IOC_LIST;
+		store = false;
+		u.l.size = sizeof(u.l);
+		if (chance(th, 30)) {
+			u.l.capacity = 0;
+			u.l.ids = 0;
+		} else {
+			u.l.capacity = 1 + rnd(th, 8);
+			u.l.ids = (uint64_t)(uintptr_t)ids;
+		}
+		if (chance(th, 15)) {
+			u.l.ids = bad_ptr(th);
+			u.l.capacity = 1 + rnd(th, 100);
+			exp_rt(&e, EFAULT);	/* success if no store */
+		}
+		if (chance(th, 10)) {
+			if (chance(th, 50))
+				u.l.reserved0 = 1;
+			else
+				u.l.reserved[rnd(th, 2)] = 1;
+			exp_strict(&e, EINVAL, 5);
+		}
+		break;
+	default: {
+		/* random ioctl numbers: ENOTTY */
+		static const unsigned long other_dev[] = {
+			KVB_IOC_ATTACH, KVB_IOC_DETACH, KVB_IOC_LIST,
+			KVB_IOC_INFO, KVB_IOC_OFFLOAD, KVB_IOC_QUERY,
+			KVB_IOC_LOAD, KVB_IOC_REMOVE, KVB_IOC_DELETE_BUCKET,
+			KVB_IOC_BUCKET_KEYS, KVB_IOC_BUCKET_SCAN,
+			KVB_IOC_STORE_INFO,
+		};
+		unsigned int type;
+
+		store = chance(th, 60);
+		switch (rnd(th, 4)) {
+		case 0:	/* our magic, unknown numbers */
+			cmd = _IOC(rnd(th, 4), KVB_IOC_MAGIC,
+				   0x18 + rnd(th, 0xe8), rnd(th, 512));
+			break;
+		case 1:	/* a known number with the wrong size or direction */
+			cmd = other_dev[rnd(th, ARRAY_LEN(other_dev))];
+			cmd ^= chance(th, 50) ? (1UL << (16 + rnd(th, 14))) :
+			       (1UL << (30 + rnd(th, 2)));
+			break;
+		case 2:	/* the other device's ioctls */
+			cmd = other_dev[rnd(th, ARRAY_LEN(other_dev))];
+			if (store && cmd != KVB_IOC_ATTACH &&
+			    cmd != KVB_IOC_DETACH && cmd != KVB_IOC_LIST &&
+			    cmd != KVB_IOC_INFO)
+				cmd = KVB_IOC_INFO;
+			if (!store && (cmd == KVB_IOC_ATTACH ||
+				       cmd == KVB_IOC_DETACH ||
+				       cmd == KVB_IOC_LIST ||
+				       cmd == KVB_IOC_INFO))
+				cmd = KVB_IOC_OFFLOAD;
+			break;
+		default:
+			/* anything but the types the VFS handles itself */
+			do {
+				cmd = (unsigned long)(uint32_t)splitmix64(&th->rng);
+				type = (cmd >> 8) & 0xff;
+			} while (type == 0 || type == 'T' || type == 'X' ||
+				 type == 'f' || type == 0x94 ||
+				 type == KVB_IOC_MAGIC);
+			break;
+		}
+		exp_strict(&e, ENOTTY, 1);
+		fd = store ? g->fd : G.ctl;
+		th->what[0] = 0;
+		what(th, "ioctl %#lx on %s", cmd, store ? "store" : "control");
+		atomic_fetch_add(&G.ncall[C_RANDOM], 1);
+		ret = xioctl(fd, cmd, chance(th, 50) ? (void *)&u :
+			     (void *)(uintptr_t)bad_ptr(th));
+		exp_check(th, &e, ret, -1);
+		return;
+	}
+	}
+	what(th, "%s on %s (store %u)", cname[cidx(cmd)],
+	     store ? "store" : "control", g->id);
+	if (chance(th, 25)) {
+		switch (rnd(th, 4)) {
+		case 0:
+			u.info.size = chance(th, 50) ? 0 : u.info.size + 8;
+			exp_strict(&e, EINVAL, 4);
+			what(th, " size=%u", u.info.size);
+			break;
+		case 1:
+			p = (void *)(uintptr_t)bad_ptr(th);
+			exp_strict(&e, EFAULT, 3);
+			what(th, " arg=%p", p);
+			break;
+		case 2:
+			p = straddle(th, 8);
+			memcpy(p, &u, 8);
+			exp_strict(&e, EFAULT, 3);
+			what(th, " arg-straddle");
+			break;
+		default:
+			ro_begin(th);
+			memcpy(th->ro, &u, sizeof(u));
+			ro_end(th);
+			p = th->ro;
+			ro = true;
+			exp_rt(&e, EFAULT);
+			e.ok = false;
+			what(th, " readonly");
+			break;
+		}
+	}
+	fd = store ? g->fd : G.ctl;
+	if (store)
+		dead_before = atomic_load(&g->dead);
+	ret = counted_ioctl(fd, cmd, p);
+	if (store && enodev_check(th, g, dead_before, ret))
+		return;
+	if (cmd == KVB_IOC_LIST && ro && ret == 0 && u.l.capacity) {
+		/* count must be written: success into read-only memory */
+		fail(th, "LIST succeeded with a read-only argument");
+		return;
+	}
+	if (!exp_check(th, &e, ret, -1) || ret || p != &u)
+		return;
+	if (cmd == KVB_IOC_GET_FEATURES &&
+	    (u.f.abi_version != KVB_ABI_VERSION ||
+	     u.f.max_key_len != KVB_MAX_KEY_LEN ||
+	     u.f.max_slices != KVB_MAX_SLICES ||
+	     u.f.max_batch != KVB_MAX_BATCH ||
+	     u.f.max_keys_per_bucket != KVB_MAX_KEYS_PER_BUCKET ||
+	     u.f.max_bucket_bytes != KVB_MAX_BUCKET_BYTES ||
+	     u.f.size != sizeof(u.f) || u.f.reserved[0] || u.f.reserved[1] ||
+	     u.f.reserved[2] || u.f.reserved[3]))
+		fail(th, "GET_FEATURES: wrong contents");
+	if (cmd == KVB_IOC_STORE_INFO &&
+	    (u.info.id != g->id || u.info.max_keys_per_bucket != g->max_keys ||
+	     u.info.max_bucket_bytes != g->max_bytes ||
+	     u.info.used_bytes + u.info.free_bytes != u.info.capacity_bytes))
+		fail(th, "STORE_INFO: id %u keys %u bytes %llu used+free %llu capacity %llu",
+		     u.info.id, u.info.max_keys_per_bucket,
+		     (unsigned long long)u.info.max_bucket_bytes,
+		     (unsigned long long)(u.info.used_bytes + u.info.free_bytes),
+		     (unsigned long long)u.info.capacity_bytes);
+	if (cmd == KVB_IOC_LIST) {
+		uint32_t i;
+
+		for (i = 1; i < u.l.count && i < u.l.capacity && u.l.ids; i++)
+			if (ids[i] <= ids[i - 1])
+				fail(th, "LIST: ids not increasing");
+	}
+}
+
+/* ATTACH and DETACH with arguments that must not attach or detach */
+static void fz_ctl_bad(struct th *th, struct gen *g)
+{
+	static const char nonexist[] = "/nonexistent/kvb-fuzz-device";
+	struct kvb_attach a;
+	struct kvb_detach dt;
+	void *p;
+	int ret;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	if (chance(th, 50)) {
+		memset(&dt, 0, sizeof(dt));
+		dt.size = sizeof(dt);
+		dt.id = g->id;	/* the real store: must never be detached */
+		p = &dt;
+		switch (rnd(th, 5)) {
+		case 0:
+			dt.size = chance(th, 50) ? 0 : sizeof(dt) + 8;
+			exp_strict(&e, EINVAL, 4);
+			break;
+		case 1:
+			dt.flags = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 5);
+			break;
+		case 2:
+			if (chance(th, 50))
+				dt.reserved0 = 1;
+			else
+				dt.reserved[rnd(th, 2)] = 1;
+			exp_strict(&e, EINVAL, 5);
+			break;
+		case 3:
+			p = chance(th, 50) ? (void *)(uintptr_t)bad_ptr(th) :
+			    straddle(th, 8);
+			exp_strict(&e, EFAULT, 3);
+			break;
+		default:
+			dt.id = 0x80000000U + rnd(th, 0x7fffffff);
+			exp_err(&e, ENOENT);
+			break;
+		}
+		what(th, "DETACH id %u (mutated)", dt.id);
+		ret = counted_ioctl(G.ctl, KVB_IOC_DETACH, p);
+		exp_check(th, &e, ret, -1);
+		return;
+	}
+
+	attach_init(&a, nonexist, 0);
+	p = &a;
+	exp_err(&e, ENOENT);
+	switch (rnd(th, 12)) {
+	case 0:
+		a.size = chance(th, 50) ? sizeof(a) - 8 : 0;
+		exp_strict(&e, EINVAL, 4);
+		break;
+	case 1:
+		a.flags = 1U << (3 + rnd(th, 29));
+		exp_strict(&e, EINVAL, 5);
+		break;
+	case 2:
+		if (chance(th, 50))
+			a.reserved0 = 1;
+		else
+			a.reserved[rnd(th, 4)] = 1;
+		exp_strict(&e, EINVAL, 5);
+		break;
+	case 3:
+		p = chance(th, 50) ? (void *)(uintptr_t)bad_ptr(th) :
+		    straddle(th, 24);
+		exp_strict(&e, EFAULT, 3);
+		break;
+	case 4:
+		a.path = chance(th, 50) ? bad_ptr(th) :
+			 (uint64_t)(uintptr_t)straddle(th, 5);
+		if (a.path == (uint64_t)(uintptr_t)straddle(th, 5))
+			memcpy(straddle(th, 5), "/dev/", 5);	/* no NUL */
+		e.nerrs = 0;
+		exp_err(&e, EFAULT);
+		break;
+	case 5:
+		a.path = (uint64_t)(uintptr_t)"";
+		e.nerrs = 0;
+		exp_err(&e, EINVAL);
+		break;
+	case 6:
+		a.path = (uint64_t)(uintptr_t)(chance(th, 50) ? "/dev/null" : "/");
+		e.nerrs = 0;
+		exp_err(&e, ENOTBLK);
+		break;
+	case 7: {
+		static char longp[8192];
+
+		if (!longp[0]) {
+			memset(longp, 'a', sizeof(longp) - 1);
+			longp[0] = '/';
+		}
+		a.path = (uint64_t)(uintptr_t)longp;
+		e.nerrs = 0;
+		exp_err(&e, ENAMETOOLONG);
+		break;
+	}
+	case 8:
+		a.max_keys_per_bucket = KVB_MAX_KEYS_PER_BUCKET + 1 + rnd(th, 10);
+		exp_err(&e, EINVAL);
+		break;
+	case 9:
+		a.max_bucket_bytes = KVB_MAX_BUCKET_BYTES + 1 + rnd(th, 10);
+		exp_err(&e, EINVAL);
+		break;
+	case 10:
+		a.chunk_size = 4096;	/* without FORMAT */
+		exp_err(&e, EINVAL);
+		break;
+	default:
+		a.flags = KVB_ATTACH_FORMAT;
+		a.chunk_size = chance(th, 50) ? 3000 : (128U << 20);
+		exp_err(&e, EINVAL);
+		break;
+	}
+	what(th, "ATTACH path %#llx flags %#x (must not attach)",
+	     (unsigned long long)a.path, a.flags);
+	ret = counted_ioctl(G.ctl, KVB_IOC_ATTACH, p);
+	if (ret == 0) {
+		fail(th, "ATTACH succeeded (id %u); detaching it", a.id);
+		ctl_detach(G.ctl, a.id);
+		return;
+	}
+	exp_check(th, &e, ret, -1);
+}
+
+/* ---- the remapper and the reattacher ------------------------------------ */
+
+static void *remap_thread(void *arg)
+{
+	size_t half = G.varea_len;
+	uint64_t n = 0;
+
+	(void)arg;
+	while (!atomic_load(&G.stop)) {
+		void *p, *q;
+
+		sem_wait(&G.remap_sem);
+		pthread_mutex_lock(&G.map_lock);
+		/* unmap both areas (or the second half of them), then map again */
+		if (n & 1) {
+			munmap(G.vin_area, half);
+			munmap(G.vout_area, half);
+		} else {
+			munmap(G.vin_area + half / 2, half / 2);
+			munmap(G.vout_area + half / 2, half / 2);
+		}
+		/* let the callers run into the hole */
+		sched_yield();
+		sched_yield();
+		p = mmap(G.vin_area, half, PROT_READ,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, G.vin_fd, 0);
+		q = mmap(G.vout_area, half, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, G.vout_fd, 0);
+		if (p != G.vin_area || q != G.vout_area) {
+			/* n & 1 == 0: the first half was still mapped */
+			if (!(n & 1) && p == MAP_FAILED && q == MAP_FAILED) {
+				p = mmap(G.vin_area + half / 2, half / 2, PROT_READ,
+					 MAP_SHARED | MAP_FIXED_NOREPLACE,
+					 G.vin_fd, half / 2);
+				q = mmap(G.vout_area + half / 2, half / 2,
+					 PROT_READ | PROT_WRITE,
+					 MAP_SHARED | MAP_FIXED_NOREPLACE,
+					 G.vout_fd, half / 2);
+				if (p == G.vin_area + half / 2 &&
+				    q == G.vout_area + half / 2)
+					goto ok;
+			}
+			printf("not ok 1 fuzz # remapping the test memory failed (%p %p)\n",
+			       p, q);
+			fflush(stdout);
+			_exit(1);
+		}
+ok:
+		pthread_mutex_unlock(&G.map_lock);
+		atomic_fetch_add(&G.remaps, 1);
+		n++;
+	}
+	return NULL;
+}
+
+static struct gen *attach_gen(uint32_t flags, uint32_t mk, uint64_t mb)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+	struct kvb_store_info info;
+	int ret;
+
+	ret = ctl_attach(G.ctl, G.dev, flags, mk, mb,
+			 flags & KVB_ATTACH_FORMAT ? FZ_CHUNK : 0, &g->id);
+	if (ret) {
+		fail(NULL, "ATTACH %s flags %#x keys %u bytes %llu: %s", G.dev,
+		     flags, mk, (unsigned long long)mb, strerror(-ret));
+		free(g);
+		return NULL;
+	}
+	g->fd = store_open(g->id);
+	if (g->fd < 0) {
+		fail(NULL, "open /dev/kvbucket%u: %s", g->id, strerror(errno));
+		free(g);
+		return NULL;
+	}
+	g->max_keys = mk ? mk : FZ_MAX_KEYS;
+	g->max_bytes = mb ? mb : FZ_MAX_BYTES;
+	g->extra_fd = -1;
+	ret = st_info(g->fd, &info);
+	if (ret || info.max_keys_per_bucket != g->max_keys ||
+	    info.max_bucket_bytes != g->max_bytes || info.nr_damaged ||
+	    info.nr_torn)
+		fail(NULL, "STORE_INFO after attach: %d keys %u bytes %llu damaged %llu torn %llu",
+		     ret, info.max_keys_per_bucket,
+		     (unsigned long long)info.max_bucket_bytes,
+		     (unsigned long long)info.nr_damaged,
+		     (unsigned long long)info.nr_torn);
+	return g;
+}
+
+static void publish(struct gen *g)
+{
+	pthread_mutex_lock(&G.gen_lock);
+	G.cur = g;
+	if (G.ngens < (int)ARRAY_LEN(G.gens))
+		G.gens[G.ngens++] = g;
+	pthread_cond_broadcast(&G.gen_cond);
+	pthread_mutex_unlock(&G.gen_lock);
+}
+
+static int detach_gen(struct gen *g)
+{
+	struct kvb_store_info info;
+	int ret;
+
+	atomic_store(&g->detaching, 1);
+	ret = ctl_detach(G.ctl, g->id);
+	atomic_store(&g->dead, 1);
+	if (ret) {
+		fail(NULL, "DETACH %u: %s", g->id, strerror(-ret));
+		return ret;
+	}
+	ret = st_info(g->fd, &info);
+	if (ret != -ENODEV)
+		fail(NULL, "STORE_INFO on detached store %u: %d, not ENODEV",
+		     g->id, ret);
+	ret = ctl_info(G.ctl, g->id, &info);
+	if (ret != -ENOENT)
+		fail(NULL, "INFO of detached store %u: %d, not ENOENT", g->id,
+		     ret);
+	return 0;
+}
+
+/* the reattacher owns G.cur: a live detach and attach, with checks */
+static void reattach_once(uint64_t n)
+{
+	static const uint32_t mks[] = { 0, 0, 1, 16, FZ_MAX_KEYS, 200 };
+	static const uint64_t mbs[] = { 0, 0, 4096, 1 << 20, FZ_MAX_BYTES,
+					2 << 20 };
+	struct gen *old = gen_get(), *g;
+	struct kvb_attach a;
+	uint32_t flags;
+	int ret;
+
+	/* attaching the attached device again: EBUSY, never a format */
+	attach_init(&a, G.dev, n % 3 == 0 ? KVB_ATTACH_FORMAT : 0);
+	ret = counted_ioctl(G.ctl, KVB_IOC_ATTACH, &a);
+	if (ret != -EBUSY)
+		fail(NULL, "ATTACH of attached %s (flags %#x): %d, not EBUSY",
+		     G.dev, a.flags, ret);
+	if (ret == 0)
+		ctl_detach(G.ctl, a.id);
+
+	atomic_fetch_add(&G.ncall[C_DETACH], 1);
+	if (detach_gen(old))
+		return;
+	flags = (n % 4 == 1 ? KVB_ATTACH_SCAN : 0) |
+		(n % 5 == 2 ? KVB_ATTACH_VOLATILE : 0);
+	atomic_fetch_add(&G.ncall[C_ATTACH], 1);
+	g = attach_gen(flags, mks[n % ARRAY_LEN(mks)],
+		       mbs[(n / 2) % ARRAY_LEN(mbs)]);
+	if (!g) {
+		pthread_mutex_lock(&G.gen_lock);
+		atomic_store(&G.stop, 1);
+		pthread_cond_broadcast(&G.gen_cond);
+		pthread_mutex_unlock(&G.gen_lock);
+		return;
+	}
+	/* one more fd on the new store, closed at once */
+	{
+		int fd = store_open(g->id);
+
+		if (fd < 0)
+			fail(NULL, "second open of store %u", g->id);
+		else
+			close(fd);
+	}
+	publish(g);
+	atomic_fetch_add(&G.reattaches, 1);
+}
+
+static void *reattach_thread(void *arg)
+{
+	uint64_t n = 0;
+
+	(void)arg;
+	for (;;) {
+		sem_wait(&G.reattach_sem);
+		if (atomic_load(&G.stop))
+			break;
+		/* map_lock: no memory hole while it allocates, and no
+		 * epoch verification at the same time */
+		pthread_mutex_lock(&G.map_lock);
+		reattach_once(n++);
+		pthread_mutex_unlock(&G.map_lock);
+	}
+	return NULL;
+}
+
+/* ---- verification --------------------------------------------------------- */
+
+static int run_inspect(void)
+{
+	const char *tool = getenv("KVB_INSPECT");
+	pid_t pid;
+	int status;
+
+	if (!tool)
+		tool = "kvbucket-inspect";
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		if (devnull >= 0)
+			dup2(devnull, 1);	/* its report; damage goes to stderr */
+		execlp(tool, tool, "--check", G.dev, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", tool, strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/*
+ * Everything in the store loads byte-exact (each bucket's keys through
+ * BUCKET_SCAN), and every owned key is as the model says.
+ */
+static void verify_store(struct gen *g, const char *when)
+{
+	static uint8_t buf[4 << 20];
+	static uint8_t val[FZ_MAX_BYTES + 8];
+	struct kvb_bucket_scan s;
+	uint64_t start = 0, nkeys = 0, nb = 0, bytes = 0;
+	struct kvb_store_info info;
+	int t, m, ret;
+
+	do {
+		uint64_t off = 0;
+		uint32_t i;
+
+		memset(&s, 0, sizeof(s));
+		s.size = sizeof(s);
+		s.start_id = start;
+		s.max_buckets = 64;
+		s.buf = (uint64_t)(uintptr_t)buf;
+		s.buf_len = sizeof(buf);
+		ret = xioctl(g->fd, KVB_IOC_BUCKET_SCAN, &s);
+		if (ret) {
+			fail(NULL, "%s: BUCKET_SCAN from %llu: %s", when,
+			     (unsigned long long)start, strerror(-ret));
+			return;
+		}
+		for (i = 0; i < s.nr_buckets; i++) {
+			struct kvb_bucket_rec r;
+			uint64_t ko;
+			uint32_t j;
+
+			memcpy(&r, buf + off, sizeof(r));
+			ko = off + sizeof(r);
+			nb++;
+			for (j = 0; j < r.nr_keys; j++) {
+				struct kvb_key_rec kr;
+				struct kvb_obj_desc d;
+				struct kvb_slice sl;
+				const uint8_t *key;
+				long bad;
+
+				memcpy(&kr, buf + ko, sizeof(kr));
+				key = buf + ko + sizeof(kr);
+				ko += KVB_KEY_REC_LEN(kr.key_len);
+				nkeys++;
+				bytes += kr.value_len;
+				if (kr.value_len > sizeof(val)) {
+					fail(NULL, "%s: bucket %llu key of %llu bytes",
+					     when, (unsigned long long)r.id,
+					     (unsigned long long)kr.value_len);
+					continue;
+				}
+				memset(val, 0xee, kr.value_len);
+				kvb_slice_init(&sl, val, kr.value_len);
+				kvb_desc_init(&d, key, kr.key_len, &sl, 1);
+				ret = st_batch(g->fd, KVB_IOC_LOAD, &d, 1, 0, NULL);
+				if (ret || d.status) {
+					fail(NULL, "%s: LOAD of a listed key (bucket %llu, key len %u, value len %llu): %d status %d",
+					     when, (unsigned long long)r.id,
+					     kr.key_len,
+					     (unsigned long long)kr.value_len,
+					     ret, d.status);
+					continue;
+				}
+				bad = check_value(vseed(key, kr.key_len, kr.value_len),
+						  val, kr.value_len);
+				if (bad >= 0)
+					fail(NULL, "%s: bucket %llu key len %u '%.8s': value of %llu bytes wrong at byte %ld",
+					     when, (unsigned long long)r.id,
+					     kr.key_len, key,
+					     (unsigned long long)kr.value_len, bad);
+			}
+			off += r.rec_len;
+		}
+		start = s.next_id;
+	} while (start);
+
+	ret = st_info(g->fd, &info);
+	if (ret || info.nr_keys != nkeys || info.nr_buckets != nb ||
+	    info.value_bytes != bytes)
+		fail(NULL, "%s: STORE_INFO keys %llu buckets %llu bytes %llu, scan found %llu %llu %llu",
+		     when, (unsigned long long)info.nr_keys,
+		     (unsigned long long)info.nr_buckets,
+		     (unsigned long long)info.value_bytes,
+		     (unsigned long long)nkeys, (unsigned long long)nb,
+		     (unsigned long long)bytes);
+
+	/* the model */
+	for (t = 0; t < G.nthreads; t++) {
+		struct th *th = TH[t];
+
+		for (m = 0; m < NK; m++) {
+			struct mkey *k = &th->mk[m];
+			struct kvb_obj_desc d;
+
+			kvb_desc_init(&d, k->key, k->klen, NULL, 0);
+			ret = st_batch(g->fd, KVB_IOC_QUERY, &d, 1, 0, NULL);
+			if (ret) {
+				fail(NULL, "%s: QUERY: %s", when, strerror(-ret));
+				continue;
+			}
+			if (k->state == PRESENT && (d.status || d.value_len != k->vlen))
+				fail(NULL, "%s: key m%d:%d: status %d len %llu, model present len %llu bucket %llu since call %llu of thread %d",
+				     when, t, m, d.status,
+				     (unsigned long long)d.value_len,
+				     (unsigned long long)k->vlen,
+				     (unsigned long long)k->bucket,
+				     (unsigned long long)k->last_call, t);
+			else if (k->state == ABSENT && d.status != -ENOENT)
+				fail(NULL, "%s: key m%d:%d: status %d len %llu bucket %llu, model absent since call %llu of thread %d",
+				     when, t, m, d.status,
+				     (unsigned long long)d.value_len,
+				     (unsigned long long)d.bucket_id,
+				     (unsigned long long)k->last_call, t);
+			if (d.status == 0) {
+				k->state = PRESENT;
+				k->vlen = d.value_len;
+			} else {
+				k->state = ABSENT;
+			}
+			k->bucket = d.status ? 0 : d.bucket_id;
+		}
+	}
+	atomic_fetch_add(&G.verifies, 1);
+}
+
+/* all fuzz threads stopped: detach, kvbucket-inspect --check, attach, verify */
+static void epoch_verify(const char *when, bool reattach)
+{
+	struct gen *g = gen_get();
+	int rc;
+
+	if (detach_gen(g))
+		return;
+	rc = run_inspect();
+	if (rc)
+		fail(NULL, "%s: kvbucket-inspect --check %s exited %d", when,
+		     G.dev, rc);
+	g = attach_gen(0, 0, 0);
+	if (!g) {
+		atomic_store(&G.stop, 1);
+		return;
+	}
+	publish(g);
+	verify_store(g, when);
+	if (!reattach) {
+		detach_gen(g);
+		rc = run_inspect();
+		if (rc)
+			fail(NULL, "%s: final kvbucket-inspect --check %s exited %d",
+			     when, G.dev, rc);
+	}
+}
+
+/* ---- the fuzz threads ---------------------------------------------------- */
+
+static uint64_t reattach_every;
+static int nepochs;
+
+static void fuzz_one(struct th *th)
+{
+	struct gen *g = gen_pick(th);
+	unsigned int r = rnd(th, 100);
+
+	if (th->nring >= RING) {
+		fz_delete(th, g, true);
+		return;
+	}
+	if (r < 22)
+		fz_batch(th, g, KVB_IOC_OFFLOAD);
+	else if (r < 36)
+		fz_batch(th, g, KVB_IOC_QUERY);
+	else if (r < 52)
+		fz_batch(th, g, KVB_IOC_LOAD);
+	else if (r < 62)
+		fz_batch(th, g, KVB_IOC_REMOVE);
+	else if (r < 70)
+		fz_delete(th, g, false);
+	else if (r < 76)
+		fz_keys(th, g);
+	else if (r < 81)
+		fz_scan(th, g);
+	else if (r < 94)
+		fz_small(th, g);
+	else
+		fz_ctl_bad(th, g);
+}
+
+static void *fuzz_thread(void *arg)
+{
+	struct th *th = arg;
+	uint64_t per_epoch = (th->ncalls + nepochs - 1) / nepochs;
+	int ep;
+
+	for (ep = 0; ep < nepochs; ep++) {
+		uint64_t end = th->calls_done + per_epoch;
+
+		if (end > th->ncalls)
+			end = th->ncalls;
+		while (th->calls_done < end && !atomic_load(&G.stop)) {
+			uint64_t tot;
+
+			th->calls_done++;
+			fuzz_one(th);
+			tot = atomic_fetch_add(&G.total_calls, 1) + 1;
+			if (tot % 8 == 0)
+				sem_post(&G.remap_sem);
+			if (tot % reattach_every == 0)
+				sem_post(&G.reattach_sem);
+		}
+		/* epoch end: main verifies while every fuzz thread waits */
+		pthread_barrier_wait(&G.epoch_bar);
+		pthread_barrier_wait(&G.epoch_bar);
+	}
+	return NULL;
+}
+
+/* ---- EPERM: a child without CAP_SYS_ADMIN ------------------------------ */
+
+static void check_eperm(uint32_t id)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct __user_cap_header_struct h = {
+			.version = _LINUX_CAPABILITY_VERSION_3,
+		};
+		struct __user_cap_data_struct d[2];
+		int ret, bad = 0;
+
+		if (syscall(SYS_capget, &h, d))
+			_exit(3);
+		d[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+		d[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+		if (syscall(SYS_capset, &h, d))
+			_exit(3);
+		ret = ctl_attach(G.ctl, "/nonexistent/kvb-fuzz", 0, 0, 0, 0, NULL);
+		if (ret != -EPERM) {
+			printf("# FAIL ATTACH without CAP_SYS_ADMIN: %d, not EPERM\n", ret);
+			bad = 1;
+		}
+		ret = ctl_detach(G.ctl, id);
+		if (ret != -EPERM) {
+			printf("# FAIL DETACH without CAP_SYS_ADMIN: %d, not EPERM\n", ret);
+			bad = 1;
+		}
+		fflush(stdout);
+		_exit(bad);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		fail(NULL, "EPERM checks failed (child status %d)", status);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static void setup_thread(struct th *th, int t)
+{
+	uint8_t *part;
+	uint32_t s;
+
+	th->t = t;
+	th->rng = G.seed ^ (0x9e3779b97f4a7c15ULL * (t + 1));
+	th->descs = map_rw((KVB_MAX_BATCH + 2) * sizeof(struct kvb_obj_desc));
+	th->slices = map_rw((KVB_MAX_BATCH_SLICES + 2048) * sizeof(struct kvb_slice));
+	th->keybuf = map_rw(KEYBUF_LEN);
+	th->valbuf = map_rw(VAL_LEN);
+	th->dstbuf = map_rw(DST_LEN);
+	th->outbuf = map_rw(OUT_LEN);
+	th->ro = map_rw(RO_LEN);
+	ro_end(th);
+	part = map_rw(2 * G.pg);
+	munmap(part + G.pg, G.pg);
+	th->part = part;
+	th->vin = G.vin_area + t * VSLOTS * VSLOT_LEN;
+	th->vout = G.vout_area + t * VSLOTS * VSLOT_LEN;
+	mk_model_keys(th);
+	/* the remapped input memory holds the values of the keys v<t>:<slot> */
+	for (s = 0; s < VSLOTS; s++) {
+		uint8_t vk[24];
+		uint32_t vkl = snprintf((char *)vk, sizeof(vk), "v%d:%u", t, s);
+		uint64_t vl = VSLOT_LEN - s * 1000;
+		uint8_t *tmp = th->valbuf;
+
+		fill_value(vseed(vk, vkl, vl), tmp, vl);
+		if (pwrite(G.vin_fd, tmp, vl,
+			   (off_t)(t * VSLOTS + s) * VSLOT_LEN) != (ssize_t)vl) {
+			perror("pwrite");
+			exit(1);
+		}
+	}
+}
+
+static void setup_memory(void)
+{
+	size_t len = (size_t)G.nthreads * VSLOTS * VSLOT_LEN;
+	uint8_t *p;
+
+	len = (len + G.pg - 1) & ~(size_t)(G.pg - 1);
+	G.varea_len = len;
+	G.vin_fd = memfd_create("kvb-fuzz-in", MFD_CLOEXEC);
+	G.vout_fd = memfd_create("kvb-fuzz-out", MFD_CLOEXEC);
+	if (G.vin_fd < 0 || G.vout_fd < 0 || ftruncate(G.vin_fd, len) ||
+	    ftruncate(G.vout_fd, len)) {
+		perror("memfd");
+		exit(1);
+	}
+	G.vin_area = mmap(NULL, len, PROT_READ, MAP_SHARED, G.vin_fd, 0);
+	G.vout_area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   G.vout_fd, 0);
+	if (G.vin_area == MAP_FAILED || G.vout_area == MAP_FAILED) {
+		perror("mmap memfd");
+		exit(1);
+	}
+	/* a read-only page, then one that is never mapped */
+	p = mmap(NULL, 2 * G.pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	munmap(p + G.pg, G.pg);
+	G.unmapped = p + G.pg;
+}
+
+/* detach the store on DEV if one is attached (a previous run killed) */
+static void detach_dev(void)
+{
+	struct kvb_store_info info;
+	uint32_t ids[64];
+	int n, i;
+
+	n = ctl_list(G.ctl, ids, ARRAY_LEN(ids));
+	for (i = 0; i < n && i < (int)ARRAY_LEN(ids); i++)
+		if (!ctl_info(G.ctl, ids[i], &info) &&
+		    (dev_t)makedev(info.dev_major, info.dev_minor) == G.rdev)
+			ctl_detach(G.ctl, ids[i]);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: kvb_fuzz [--calls N] [--seed S] [--threads T] [DEV]\n"
+		"  formats DEV (default: the second disk of $KVB_DISKS)\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "calls", required_argument, NULL, 'c' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	pthread_t ft[MAX_THREADS], rt, mt;
+	struct timespec t0, t1;
+	struct stat sb;
+	double secs;
+	struct gen *g;
+	int ch, t, i, ep;
+
+	G.calls = 200000;
+	G.seed = 1;
+	G.nthreads = 4;
+	while ((ch = getopt_long(argc, argv, "c:s:t:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'c': G.calls = strtoull(optarg, NULL, 0); break;
+		case 's': G.seed = strtoull(optarg, NULL, 0); break;
+		case 't': G.nthreads = atoi(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind < argc)
+		G.dev = argv[optind++];
+	else
+		G.dev = kvb_disk(1) ? kvb_disk(1) : kvb_disk(0);
+	if (optind != argc || G.nthreads < 1 || G.nthreads > MAX_THREADS ||
+	    !G.calls)
+		usage();
+
+	printf("1..1\n");
+	printf("# kvb_fuzz: dev %s calls %" PRIu64 " seed %" PRIu64 " threads %d\n",
+	       G.dev ? G.dev : "(none)", G.calls, G.seed, G.nthreads);
+	fflush(stdout);
+	if (!G.dev || stat(G.dev, &sb) || !S_ISBLK(sb.st_mode)) {
+		printf("ok 1 fuzz # SKIP no block device (give DEV or KVB_DISKS)\n");
+		return 0;
+	}
+	if (!module_loaded()) {
+		printf("not ok 1 fuzz # kvbucket module not loaded\n");
+		return 1;
+	}
+	G.rdev = sb.st_rdev;
+	G.pg = sysconf(_SC_PAGESIZE);
+	G.ctl = ctl_open();
+	if (G.ctl < 0) {
+		printf("not ok 1 fuzz # open control device: %s\n", strerror(errno));
+		return 1;
+	}
+	pthread_mutex_init(&G.gen_lock, NULL);
+	pthread_cond_init(&G.gen_cond, NULL);
+	pthread_mutex_init(&G.map_lock, NULL);
+	sem_init(&G.reattach_sem, 0, 0);
+	sem_init(&G.remap_sem, 0, 0);
+	setup_memory();
+	for (t = 0; t < G.nthreads; t++) {
+		TH[t] = calloc(1, sizeof(struct th));
+		setup_thread(TH[t], t);
+		TH[t]->ncalls = G.calls / G.nthreads +
+				((uint64_t)t < G.calls % G.nthreads);
+	}
+	/* epochs: a stop-the-world verification every 100000 calls, >= 2 */
+	nepochs = G.calls / 100000 + 2;
+	reattach_every = G.calls / 24 + 1;
+	if (reattach_every < 500)
+		reattach_every = 500;
+
+	detach_dev();
+	g = attach_gen(KVB_ATTACH_FORMAT, FZ_MAX_KEYS, FZ_MAX_BYTES);
+	if (!g) {
+		printf("not ok 1 fuzz # cannot format %s\n", G.dev);
+		return 1;
+	}
+	publish(g);
+	check_eperm(g->id);
+
+	pthread_barrier_init(&G.epoch_bar, NULL, G.nthreads + 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (t = 0; t < G.nthreads; t++)
+		pthread_create(&ft[t], NULL, fuzz_thread, TH[t]);
+	pthread_create(&rt, NULL, reattach_thread, NULL);
+	pthread_create(&mt, NULL, remap_thread, NULL);
+
+	for (ep = 0; ep < nepochs; ep++) {
+		char when[64];
+
+		pthread_barrier_wait(&G.epoch_bar);
+		/* the reattacher may be mid-cycle: take it out by its lock */
+		snprintf(when, sizeof(when), "epoch %d (%" PRIu64 " calls)", ep,
+			 atomic_load(&G.total_calls));
+		if (ep < nepochs - 1) {
+			pthread_mutex_lock(&G.map_lock);
+			epoch_verify(when, true);
+			pthread_mutex_unlock(&G.map_lock);
+		}
+		pthread_barrier_wait(&G.epoch_bar);
+	}
+	for (t = 0; t < G.nthreads; t++)
+		pthread_join(ft[t], NULL);
+	atomic_store(&G.stop, 1);
+	sem_post(&G.reattach_sem);
+	sem_post(&G.remap_sem);
+	pthread_join(rt, NULL);
+	pthread_join(mt, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	epoch_verify("end", false);
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+	printf("# %" PRIu64 " calls in %.1f s: %.0f calls/s; %" PRIu64
+	       " re-attaches, %" PRIu64 " verifications, %" PRIu64
+	       " remaps, %" PRIu64 " ENODEV, %" PRIu64 " ENOSPC\n",
+	       atomic_load(&G.total_calls), secs,
+	       atomic_load(&G.total_calls) / (secs > 0 ? secs : 1),
+	       atomic_load(&G.reattaches), atomic_load(&G.verifies),
+	       atomic_load(&G.remaps), atomic_load(&G.enodev),
+	       atomic_load(&G.enospc));
+	for (i = 0; i < C_NR; i++)
+		printf("#   %-14s %" PRIu64 "\n", cname[i],
+		       atomic_load(&G.ncall[i]));
+	if (atomic_load(&G.failures)) {
+		printf("# %" PRIu64 " failures\n", atomic_load(&G.failures));
+		printf("not ok 1 fuzz\n");
+		return 1;
+	}
+	printf("ok 1 fuzz\n");
+	return 0;
+}
