@@ -642,6 +642,7 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 	uint64_t voff = 0, doff = 0, koff = 0, total = 0;
 	bool mut = chance(th, 35), big = false, bro = false, dro = false;
 	bool bptr_bad = false, used_model = false, l6_keylimit = false;
+	bool bptr_set = false;
 	uint64_t bptr = 0;
 	int ret, dead_before, m, st;
 	struct exp e;
@@ -1124,6 +1125,7 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 		switch (rnd(th, 3)) {
 		case 0:
 			bptr = bad_ptr(th);
+			bptr_set = true;
 			exp_err(&e, EFAULT);
 			what(th, " descs=%#llx", (unsigned long long)bptr);
 			break;
@@ -1134,6 +1136,7 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 
 				memcpy(p, d, count * sizeof(*d) - 8);
 				bptr = (uint64_t)(uintptr_t)p;
+				bptr_set = true;
 				exp_err(&e, EFAULT);
 				what(th, " descs-straddle");
 			}
@@ -1145,13 +1148,14 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 				memcpy(th->ro, d, count * sizeof(*d));
 				ro_end(th);
 				bptr = (uint64_t)(uintptr_t)th->ro;
+				bptr_set = true;
 				dro = true;
 				what(th, " descs-readonly");
 			}
 			break;
 		}
 	}
-	if (!bptr)
+	if (!bptr_set)
 		bptr = (uint64_t)(uintptr_t)d;
 
 	/* a LOAD with an unwritable destination: EFAULT, or success if that
@@ -1253,7 +1257,8 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 	if (ret == -ENOSPC)
 		atomic_fetch_add(&G.enospc, 1);
 	if (!exp_check(th, &e, ret, (bptr_bad || bro) ? -1 : (long)b->limit)) {
-		for (i = 0; ret == 0 && !dro && i < count && i < 64; i++)
+		for (i = 0; ret == 0 && !dro && bptr_set == false &&
+			    i < count && i < 8; i++)
 			note("  desc %u: key_len %u%s nr_slices %u status %d value_len %llu bucket %llu",
 			     i, d[i].key_len, di[i].bad_dst ? " (bad slice)" : "",
 			     d[i].nr_slices, d[i].status,
