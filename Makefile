@@ -11,6 +11,7 @@
 #                   Debian's kernel and on a KASAN/lockdep/kmemleak one
 #   make check-debug  only the debug-kernel lane
 #   make crash-test power-cut test, CUTS=100 cuts (make check runs 20)
+#   make fuzz       kvb_fuzz, CALLS=1000000 calls, in the VM (debug kernel if built)
 #   make install    module (depmod), libkvbucket, headers, tools: real hosts
 
 KVER	?= $(shell $(CURDIR)/scripts/kver.sh)
@@ -19,7 +20,7 @@ BUILD	?= $(CURDIR)/build
 
 export KVER KDIR BUILD
 
-.PHONY: all module userspace tests deps lint vm demo check check-debug crash-test clean install
+.PHONY: all module userspace tests deps lint vm demo check check-debug crash-test fuzz clean install
 
 all: module userspace tests
 
@@ -69,6 +70,12 @@ check-debug:
 CUTS	?= 100
 crash-test: all
 	$(CURDIR)/scripts/crash-test.sh $(if $(SEED),--seed $(SEED)) $(CUTS)
+
+# The ioctl fuzzer on /dev/nvme1n1 (scripts/fuzz.sh): on the debug kernel
+# when scripts/debug-kernel.sh has built it, else Debian's; SEED=S.
+CALLS	?= 1000000
+fuzz: all
+	$(CURDIR)/scripts/fuzz.sh $(CALLS) $(or $(SEED),1)
 
 # On a real host: make KVER=$(uname -r) && make KVER=$(uname -r) install.
 # The module goes to /lib/modules/$(KVER)/updates (then depmod), the
