@@ -8,6 +8,7 @@
  */
 #include <linux/fs.h>
 #include <linux/overflow.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -101,11 +102,31 @@ static int kvb_req_copy_keys(struct kvb_req *rq, u64 key_bytes)
 	return 0;
 }
 
+/*
+ * Every slice must be usable, also those of keys the call will skip or not
+ * find: a bad pointer anywhere fails the call before anything changes.
+ * Faulting the pages in touches one byte per page (without writing, for
+ * LOAD's destinations), which is cheap next to copying them.
+ */
+static int kvb_check_slice(unsigned int cmd, const struct kvb_slice *sl)
+{
+	const char __user *p = u64_to_user_ptr(sl->addr);
+
+	if (!access_ok(p, sl->len))
+		return -EFAULT;
+	if (cmd == KVB_IOC_OFFLOAD && fault_in_readable(p, sl->len))
+		return -EFAULT;
+	if (cmd == KVB_IOC_LOAD && fault_in_safe_writeable(p, sl->len))
+		return -EFAULT;
+	return 0;
+}
+
 static int kvb_req_copy_slices(struct kvb_store *st, unsigned int cmd,
 			       struct kvb_req *rq, u64 nr_slices)
 {
 	u64 total = 0;
 	u32 i, s, n = 0;
+	int ret;
 
 	rq->len = kvcalloc(rq->count, sizeof(u64), GFP_KERNEL);
 	rq->slice_off = kvmalloc_array(rq->count + 1, sizeof(u32),
@@ -130,8 +151,9 @@ static int kvb_req_copy_slices(struct kvb_store *st, unsigned int cmd,
 
 			if (!sl->len)
 				return -EINVAL;
-			if (!access_ok(u64_to_user_ptr(sl->addr), sl->len))
-				return -EFAULT;
+			ret = kvb_check_slice(cmd, sl);
+			if (ret)
+				return ret;
 			/* a length no value can have: LOAD reports EMSGSIZE */
 			if (check_add_overflow(rq->len[i], sl->len, &rq->len[i]))
 				rq->len[i] = U64_MAX;
@@ -252,6 +274,9 @@ static long kvb_ioctl_delete_bucket(struct kvb_store *st, void __user *uarg)
 		return ret;
 	if (a.flags || a.reserved0 || !kvb_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
+	/* the result must be writable before the bucket goes */
+	if (copy_to_user(uarg, &a, sizeof(a)))
+		return -EFAULT;
 	a.nr_keys = 0;
 	ret = kvb_delete_bucket(st, &a);
 	if (ret)

@@ -1026,8 +1026,14 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 				}
 				break;
 			default:
-				/* volatile memory: slices into the remapped areas */
+				/*
+				 * volatile memory: slices into the remapped
+				 * areas. It rewrites the key and slices, so only
+				 * in a call that is otherwise valid: an error
+				 * expected so far could no longer hold.
+				 */
 				if (has_sl && !big && di[xi].model < 0 && !was &&
+				    !e.nerrs &&
 				    x->nr_slices &&
 				    x->slices >= (uint64_t)(uintptr_t)th->slices &&
 				    x->slices < (uint64_t)(uintptr_t)(th->slices + nsl)) {
