@@ -22,6 +22,7 @@ FIXTURE(ps) {
 	uint64_t bucket[NR_BUCKETS];
 	uint64_t max_id;
 	struct kvb_store_info info;	/* after populate */
+	uint32_t attach_flags;		/* populate()'s, besides FORMAT */
 	int extra;			/* keys verify() added, 100 bytes each */
 	char extra_keys[4][32];
 };
@@ -64,7 +65,9 @@ static struct tkey key_of(FIXTURE_DATA(ps) *self, int i)
 static void populate(struct __test_metadata *_metadata,
 		     FIXTURE_DATA(ps) *self)
 {
-	struct kvb_attach_opts ao = { .flags = KVB_ATTACH_FORMAT };
+	struct kvb_attach_opts ao = {
+		.flags = KVB_ATTACH_FORMAT | self->attach_flags,
+	};
 	struct kvb_obj_desc d[PER_BUCKET];
 	struct kvb_slice s[PER_BUCKET];
 	static unsigned char v[PER_BUCKET][MAX_VLEN];
@@ -204,6 +207,22 @@ TEST_F_TIMEOUT(ps, detach_reattach_keeps_everything, 300)
 	self->info.nr_buckets++;
 	self->info.value_bytes += 100;
 	self->info.used_bytes += self->info.chunk_size;
+	verify(_metadata, self);
+}
+
+/*
+ * A volatile store skips the cache flushes, but a clean detach still leaves
+ * everything on the device: the re-attach (cold, and not volatile) finds
+ * every key byte-exact and nothing removed.
+ */
+TEST_F_TIMEOUT(ps, volatile_store_keeps_everything_after_detach, 300)
+{
+	self->attach_flags = KVB_ATTACH_VOLATILE;
+	populate(_metadata, self);
+	EXPECT_EQ(KVB_INFO_VOLATILE, self->info.flags & KVB_INFO_VOLATILE);
+	ASSERT_EQ(0, ctl_detach(self->ctl, self->id));
+	ASSERT_EQ(0, ctl_attach(self->ctl, self->disk, KVB_ATTACH_SCAN, 0, 0, 0,
+				&self->id));
 	verify(_metadata, self);
 }
 
