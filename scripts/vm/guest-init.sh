@@ -91,8 +91,30 @@ fi
 
 # The host root is read-only: give the usual writable places a tmpfs.
 # (Not /root: files there, such as ~/.cache, stay visible; HOME is in /tmp.)
-for dir in /tmp /run /var/tmp /var/log /var/cache; do
+# The repo and the module may lie below one of them (CI may clone into
+# /tmp): bind those aside on devtmpfs first and move them back on top.
+TMPFS_DIRS="/tmp /run /var/tmp /var/log /var/cache"
+keep=()
+for path in "$KVB_ROOT" "$(dirname "$KVB_MODULE")"; do
+	for dir in $TMPFS_DIRS; do
+		case "$path/" in
+		"$dir"/*)
+			n=${#keep[@]}
+			mkdir -p "/dev/.kvb-keep/$n"
+			mount --bind "$path" "/dev/.kvb-keep/$n" ||
+				fail "cannot keep $path visible"
+			keep+=("$path")
+			;;
+		esac
+	done
+done
+for dir in $TMPFS_DIRS; do
 	mount_fs tmpfs tmpfs "$dir" mode=1777
+done
+for n in "${!keep[@]}"; do
+	mkdir -p "${keep[$n]}"
+	mount --move "/dev/.kvb-keep/$n" "${keep[$n]}" ||
+		fail "cannot put ${keep[$n]} back"
 done
 mkdir -m 0700 /tmp/home
 mount_fs devpts devpts /dev/pts gid=5,mode=620,ptmxmode=666
