@@ -167,6 +167,7 @@ struct kvb_slice {
  *            -EBUSY   key is being written by another call in flight, skipped
  *   QUERY, LOAD, REMOVE
  *            -ENOENT  key not stored
+ *   REMOVE   -EIO     the removal could not be written; the key stays
  *   LOAD     -EMSGSIZE the slices' total length differs from the stored
  *                     length, which is reported in value_len; nothing copied
  *            -EBADMSG checksum mismatch on the device: no bytes returned
@@ -201,6 +202,9 @@ struct kvb_obj_desc {
 
 /*
  * KVB_IOC_OFFLOAD, KVB_IOC_QUERY, KVB_IOC_LOAD, KVB_IOC_REMOVE.
+ *
+ * Every slice of every descriptor must be usable, also those of keys that
+ * are skipped or not found: otherwise the call fails with EFAULT.
  *
  * OFFLOAD writes the keys of the batch that are not stored yet as one new
  * bucket and returns its id (0 when every key was skipped). It is atomic:
