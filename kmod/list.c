@@ -23,7 +23,11 @@ static void *kvb_bucket_records(struct kvb_store *st, struct kvb_bucket *b,
 	u32 i, n = 0;
 
 	mutex_lock(&st->index_lock);
-	if (b->state != KVB_BUCKET_LIVE) {
+	/*
+	 * A bucket whose last key just went is being deleted (its free
+	 * header is being written): it is not listed.
+	 */
+	if (b->state != KVB_BUCKET_LIVE || !b->nr_live) {
 		mutex_unlock(&st->index_lock);
 		return ERR_PTR(-ENOENT);
 	}
