@@ -260,7 +260,6 @@ struct kvb_bucket *kvb_bucket_alloc(struct kvb_store *st, u32 nr_objs);
 void kvb_bucket_free(struct kvb_bucket *b);
 struct kvb_bucket *kvb_bucket_get_id(struct kvb_store *st, u64 id);
 void kvb_bucket_put(struct kvb_bucket *b);
-int kvb_bucket_publish(struct kvb_store *st, struct kvb_bucket *b);
 int kvb_bucket_sync_state(struct kvb_bucket *b, const unsigned long *extra);
 int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys);
 int kvb_bucket_settle(struct kvb_bucket *b);
