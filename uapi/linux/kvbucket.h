@@ -33,6 +33,7 @@
 #define KVB_FEAT_REPLACE	_BITULL(0)	/* KVB_OFFLOAD_REPLACE */
 #define KVB_FEAT_VOLATILE	_BITULL(1)	/* KVB_ATTACH_VOLATILE */
 #define KVB_FEAT_BUCKET_SCAN	_BITULL(2)	/* KVB_IOC_BUCKET_SCAN */
+#define KVB_FEAT_EVICTION	_BITULL(3)	/* policies, watermarks, events */
 
 /* Hard limits of this ABI version. */
 #define KVB_MAX_KEY_LEN			1024U
@@ -44,6 +45,20 @@
 #define KVB_DEFAULT_KEYS_PER_BUCKET	500U
 #define KVB_DEFAULT_BUCKET_BYTES	(256ULL << 20)
 #define KVB_DEFAULT_CHUNK_SIZE		(1024U << 10)	/* allocation unit */
+
+/*
+ * Eviction. A store is a cache: when the space allocated to buckets rises
+ * above the high watermark, whole buckets are evicted in the background,
+ * in the order the policy gives, until it is below the low watermark; an
+ * OFFLOAD that finds no space waits for eviction instead of failing.
+ * Watermarks are percentages of capacity_bytes, 1 <= low < high <= 100.
+ */
+#define KVB_POLICY_DEFAULT	0	/* attach: FIFO; SET_POLICY: unchanged */
+#define KVB_POLICY_FIFO		1	/* oldest bucket first */
+#define KVB_POLICY_LRU		2	/* least recently loaded bucket first */
+#define KVB_POLICY_LFU		3	/* least loaded bucket first, aged */
+#define KVB_DEFAULT_HIGH_WATERMARK	90U
+#define KVB_DEFAULT_LOW_WATERMARK	80U
 
 /*
  * KVB_IOC_GET_FEATURES: on the control device and on every store device.
@@ -77,6 +92,8 @@ struct kvb_features {
  * formatted with" (or, when formatting, the default). chunk_size is the
  * allocation unit and is only read with KVB_ATTACH_FORMAT (0: default); it
  * must be a power of two between the device block size and 64 MiB.
+ * policy and the watermarks (0: default) can be changed later with
+ * KVB_IOC_SET_POLICY.
  */
 struct kvb_attach {
 	__u32 size;
@@ -86,8 +103,10 @@ struct kvb_attach {
 	__u32 chunk_size;		/* in: format only */
 	__u64 max_bucket_bytes;		/* in: 1..KVB_MAX_BUCKET_BYTES or 0 */
 	__u32 id;			/* out: store id, /dev/kvbucket<id> */
-	__u32 reserved0;
-	__u64 reserved[4];
+	__u32 policy;			/* in: KVB_POLICY_* */
+	__u32 high_watermark;		/* in: percent, or 0 */
+	__u32 low_watermark;		/* in: percent, or 0 */
+	__u64 reserved[3];
 };
 
 /*
@@ -148,7 +167,16 @@ struct kvb_store_info {
 	__u64 nr_damaged;		/* buckets skipped at attach (damaged) */
 	__u64 nr_torn;			/* buckets discarded at attach (torn) */
 	char path[64];			/* device path given to attach (truncated) */
-	__u64 reserved[8];
+	__u32 policy;			/* KVB_POLICY_* in force */
+	__u32 high_watermark;		/* percent of capacity_bytes */
+	__u32 low_watermark;
+	__u32 reserved0;
+	__u64 nr_evicted;		/* buckets evicted since attach */
+	__u64 evicted_keys;		/* their readable keys */
+	__u64 reclaimed_bytes;		/* their space */
+	__u64 space_waits;		/* OFFLOADs that waited for eviction */
+	__u64 events_lost;		/* events readers missed (queue full) */
+	__u64 reserved[1];
 };
 
 /* A piece of a value in the caller's memory. */
@@ -297,6 +325,57 @@ struct kvb_delete_bucket {
 	__u64 reserved[2];
 };
 
+/*
+ * KVB_IOC_SET_POLICY: change the eviction policy and the watermarks of a
+ * running store; 0 leaves a field as it is. Every field receives the value
+ * in force afterwards, so a call with all of them 0 reads them.
+ */
+struct kvb_policy {
+	__u32 size;
+	__u32 flags;			/* 0 */
+	__u32 policy;			/* in/out: KVB_POLICY_* */
+	__u32 high_watermark;		/* in/out: percent */
+	__u32 low_watermark;		/* in/out: percent */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/*
+ * Eviction events, read() from the store device. Every eviction is one
+ * KVB_EVENT_EVICT record, queued at the moment its keys leave the index
+ * (a LOAD issued after it was read returns -ENOENT for them), followed by
+ * one struct kvb_key_rec per key (the keys that were readable). Records
+ * are numbered by seq, from 1 on each attach, with no gaps.
+ *
+ * Each open file has its own position, starting with the first event
+ * queued after open(): open the device, then resynchronise with
+ * BUCKET_SCAN, then read. read() returns whole records, as many as fit;
+ * EMSGSIZE when the next one does not fit at all (KVB_EVENT_MAX_LEN
+ * always does); EAGAIN with O_NONBLOCK when there is none; 0 (end of file)
+ * once the store is detached and every event was read. poll() reports
+ * EPOLLIN. The queue is bounded (/sys/kernel/kvbucket/<id>/
+ * event_queue_bytes): a reader that falls behind gets one KVB_EVENT_LOST
+ * record saying how many events it missed, and should resynchronise.
+ */
+#define KVB_EVENT_EVICT		1
+#define KVB_EVENT_LOST		2
+
+struct kvb_event {
+	__u32 type;			/* KVB_EVENT_* */
+	__u32 rec_len;			/* bytes of the record, keys included */
+	__u64 seq;			/* EVICT: its number; LOST: first missed */
+	__u64 bucket_id;		/* EVICT */
+	__u32 nr_keys;			/* EVICT: key records that follow */
+	__u32 policy;			/* EVICT: the policy that chose it */
+	__u64 value_bytes;		/* EVICT: sum of the keys' value lengths */
+	__u64 nr_lost;			/* LOST: events missed */
+	__u64 reserved[2];
+};
+
+#define KVB_EVENT_MAX_LEN(max_keys)					\
+	(sizeof(struct kvb_event) +					\
+	 (__u64)(max_keys) * KVB_KEY_REC_LEN(KVB_MAX_KEY_LEN))
+
 #define KVB_IOC_MAGIC		0xB7
 
 /* control device */
@@ -315,5 +394,6 @@ struct kvb_delete_bucket {
 #define KVB_IOC_BUCKET_KEYS	_IOWR(KVB_IOC_MAGIC, 0x15, struct kvb_bucket_keys)
 #define KVB_IOC_BUCKET_SCAN	_IOWR(KVB_IOC_MAGIC, 0x16, struct kvb_bucket_scan)
 #define KVB_IOC_STORE_INFO	_IOWR(KVB_IOC_MAGIC, 0x17, struct kvb_store_info)
+#define KVB_IOC_SET_POLICY	_IOWR(KVB_IOC_MAGIC, 0x18, struct kvb_policy)
 
 #endif /* _UAPI_LINUX_KVBUCKET_H */
