@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +85,28 @@ int kvb_get_features(struct kvb_features *features)
 	return kvb_control(KVB_IOC_GET_FEATURES, features);
 }
 
-int kvb_attach(const char *dev_path, const struct kvb_attach_opts *opts,
-	       uint32_t *id)
+/*
+ * kvb_attach() has two versions. kvb_attach@@LIBKVBUCKET_2, the default
+ * that new binaries link, reads the whole struct kvb_attach_opts;
+ * kvb_attach@LIBKVBUCKET_1 serves binaries linked before the eviction
+ * fields existed and reads only the structure they know.
+ */
+struct kvb_attach_opts_v1 {
+	unsigned int flags;
+	unsigned int max_keys_per_bucket;
+	uint64_t max_bucket_bytes;
+	unsigned int chunk_size;
+};
+
+int kvb_attach_v2(const char *dev_path, const struct kvb_attach_opts *opts,
+		  uint32_t *id);
+int kvb_attach_v1(const char *dev_path,
+		  const struct kvb_attach_opts_v1 *opts, uint32_t *id);
+__asm__(".symver kvb_attach_v2, kvb_attach@@LIBKVBUCKET_2");
+__asm__(".symver kvb_attach_v1, kvb_attach@LIBKVBUCKET_1");
+
+int kvb_attach_v2(const char *dev_path, const struct kvb_attach_opts *opts,
+		  uint32_t *id)
 {
 	struct kvb_attach a;
 	int ret;
@@ -100,6 +121,9 @@ int kvb_attach(const char *dev_path, const struct kvb_attach_opts *opts,
 		a.max_keys_per_bucket = opts->max_keys_per_bucket;
 		a.max_bucket_bytes = opts->max_bucket_bytes;
 		a.chunk_size = opts->chunk_size;
+		a.policy = opts->policy;
+		a.high_watermark = opts->high_watermark;
+		a.low_watermark = opts->low_watermark;
 	}
 	ret = kvb_control(KVB_IOC_ATTACH, &a);
 	if (ret < 0)
@@ -107,6 +131,21 @@ int kvb_attach(const char *dev_path, const struct kvb_attach_opts *opts,
 	if (id)
 		*id = a.id;
 	return 0;
+}
+
+int kvb_attach_v1(const char *dev_path,
+		  const struct kvb_attach_opts_v1 *opts, uint32_t *id)
+{
+	struct kvb_attach_opts o;
+
+	if (!opts)
+		return kvb_attach_v2(dev_path, NULL, id);
+	memset(&o, 0, sizeof(o));
+	o.flags = opts->flags;
+	o.max_keys_per_bucket = opts->max_keys_per_bucket;
+	o.max_bucket_bytes = opts->max_bucket_bytes;
+	o.chunk_size = opts->chunk_size;
+	return kvb_attach_v2(dev_path, &o, id);
 }
 
 int kvb_detach(uint32_t id)
@@ -442,4 +481,185 @@ int kvb_store_info(struct kvb_store *store, struct kvb_store_info *info)
 	if (!store || !info)
 		return -EINVAL;
 	return kvb_store_info_fd(store->fd, info);
+}
+
+int kvb_set_policy(struct kvb_store *store, struct kvb_policy *pol)
+{
+	struct kvb_policy p;
+	int ret;
+
+	if (!store || !pol)
+		return -EINVAL;
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	p.policy = pol->policy;
+	p.high_watermark = pol->high_watermark;
+	p.low_watermark = pol->low_watermark;
+	ret = kvb_ioctl(store->fd, KVB_IOC_SET_POLICY, &p);
+	if (ret < 0)
+		return ret;
+	*pol = p;
+	return 0;
+}
+
+int kvb_get_policy(struct kvb_store *store, struct kvb_policy *pol)
+{
+	if (!pol)
+		return -EINVAL;
+	memset(pol, 0, sizeof(*pol));
+	return kvb_set_policy(store, pol);
+}
+
+/* Events. */
+
+#define KVB_EVENTS_BUF_MIN	(64U << 10)
+#define KVB_EVENTS_BUF_MAX	KVB_EVENT_MAX_LEN(KVB_MAX_KEYS_PER_BUCKET)
+
+struct kvb_events {
+	int fd;
+	size_t cap;
+	void *buf;		/* uint64_t-aligned (malloc) */
+};
+
+int kvb_events_open(uint32_t id, struct kvb_events **evp)
+{
+	char path[sizeof(KVB_DEV_DIR KVB_STORE_NAME_FMT) + 10];
+	struct kvb_store_info info;
+	struct kvb_events *ev;
+	int saved = errno, fd, ret;
+
+	if (!evp)
+		return -EINVAL;
+	snprintf(path, sizeof(path), KVB_DEV_DIR KVB_STORE_NAME_FMT, id);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		ret = -errno;
+		errno = saved;
+		return ret;
+	}
+	/* As kvb_open(): a kvbucket store device, and store <id>. */
+	ret = kvb_store_info_fd(fd, &info);
+	if (!ret && info.id != id)
+		ret = -ENODEV;
+	if (ret)
+		goto err;
+	ev = malloc(sizeof(*ev));
+	if (!ev) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ev->fd = fd;
+	ev->cap = KVB_EVENTS_BUF_MIN;
+	ev->buf = malloc(ev->cap);
+	if (!ev->buf) {
+		free(ev);
+		ret = -ENOMEM;
+		goto err;
+	}
+	*evp = ev;
+	return 0;
+err:
+	kvb_close_fd(fd);
+	return ret;
+}
+
+int kvb_events_fd(const struct kvb_events *ev)
+{
+	return ev->fd;
+}
+
+int kvb_events_wait(struct kvb_events *ev, int timeout_ms)
+{
+	struct pollfd p = { .fd = ev->fd, .events = POLLIN };
+	int saved = errno, ret;
+
+	ret = poll(&p, 1, timeout_ms);
+	if (ret < 0) {
+		ret = -errno;
+		errno = saved;
+		return ret;
+	}
+	if (ret && (p.revents & POLLNVAL))
+		return -EBADF;
+	return ret ? 1 : 0;
+}
+
+/* Records of len bytes at buf: their number, or -EPROTO. */
+static int kvb_events_count(const void *buf, size_t len)
+{
+	const struct kvb_event *e;
+	const struct kvb_key_rec *k;
+	size_t off = 0, koff;
+	uint32_t i;
+	int n = 0;
+
+	while (off < len) {
+		if (len - off < sizeof(*e))
+			return -EPROTO;
+		e = (const struct kvb_event *)((const char *)buf + off);
+		if (e->rec_len < sizeof(*e) || e->rec_len > len - off ||
+		    e->rec_len % 8)
+			return -EPROTO;
+		/* An EVICT record's key records lie within it. */
+		koff = sizeof(*e);
+		for (i = 0; e->type == KVB_EVENT_EVICT && i < e->nr_keys;
+		     i++) {
+			if (e->rec_len - koff < sizeof(*k))
+				return -EPROTO;
+			k = (const void *)((const char *)e + koff);
+			if (KVB_KEY_REC_LEN(k->key_len) > e->rec_len - koff)
+				return -EPROTO;
+			koff += KVB_KEY_REC_LEN(k->key_len);
+		}
+		off += e->rec_len;
+		if (n == INT_MAX)
+			return -EOVERFLOW;
+		n++;
+	}
+	return n;
+}
+
+int kvb_events_read(struct kvb_events *ev, const struct kvb_event **first)
+{
+	int saved = errno, ret;
+	size_t cap;
+	ssize_t n;
+	void *buf;
+
+	if (!ev || !first)
+		return -EINVAL;
+	for (;;) {
+		n = read(ev->fd, ev->buf, ev->cap);
+		if (n >= 0)
+			break;
+		ret = -errno;
+		errno = saved;
+		if (ret == -EINTR)
+			continue;
+		if (ret != -EMSGSIZE || ev->cap >= KVB_EVENTS_BUF_MAX)
+			return ret;
+		/* The next record does not fit: a larger buffer. */
+		cap = ev->cap * 2;
+		if (cap > KVB_EVENTS_BUF_MAX)
+			cap = KVB_EVENTS_BUF_MAX;
+		buf = malloc(cap);
+		if (!buf)
+			return -ENOMEM;
+		free(ev->buf);
+		ev->buf = buf;
+		ev->cap = cap;
+	}
+	ret = kvb_events_count(ev->buf, n);
+	if (ret > 0)
+		*first = ev->buf;
+	return ret;
+}
+
+void kvb_events_close(struct kvb_events *ev)
+{
+	if (!ev)
+		return;
+	kvb_close_fd(ev->fd);
+	free(ev->buf);
+	free(ev);
 }

@@ -24,12 +24,21 @@ extern "C" {
 
 struct kvb_store;
 
-/* Options of kvb_attach(); a zeroed structure asks for the defaults. */
+/*
+ * Options of kvb_attach(); a zeroed structure asks for the defaults.
+ * Fields are only ever added at the end (binaries built against an older
+ * libkvbucket keep calling the kvb_attach() that reads their shorter
+ * structure: symbol versions LIBKVBUCKET_1 and _2).
+ */
 struct kvb_attach_opts {
-	unsigned int flags;		/* KVB_ATTACH_FORMAT, _VOLATILE */
+	unsigned int flags;		/* KVB_ATTACH_* */
 	unsigned int max_keys_per_bucket;	/* 0: the store's */
 	uint64_t max_bucket_bytes;	/* 0: the store's */
 	unsigned int chunk_size;	/* 0: default; format only */
+	/* since LIBKVBUCKET_2 (needs KVB_FEAT_EVICTION unless all 0) */
+	unsigned int policy;		/* KVB_POLICY_*; 0: FIFO */
+	unsigned int high_watermark;	/* percent of capacity; 0: 90 */
+	unsigned int low_watermark;	/* percent of capacity; 0: 80 */
 };
 
 /* Control device (attach, detach, format need CAP_SYS_ADMIN). */
@@ -112,6 +121,67 @@ int kvb_bucket_scan(struct kvb_store *store, uint64_t start_id,
 
 int kvb_store_info(struct kvb_store *store, struct kvb_store_info *info);
 
+/*
+ * Eviction policy (KVB_FEAT_EVICTION).
+ *
+ * kvb_set_policy: set the policy (KVB_POLICY_FIFO, _LRU, _LFU) and the
+ * watermarks (percent of capacity_bytes, 1 <= low < high <= 100) of a
+ * running store. Only pol->policy, high_watermark and low_watermark are
+ * read, and 0 leaves one as it is; the library fills size, flags and the
+ * reserved fields. On success all three receive the values in force.
+ * Returns 0 or -EINVAL (unknown policy, watermarks out of range, or
+ * low >= high once combined with the values in force), -ENOTTY (a module
+ * without eviction), -ENODEV (store detached), or another errno of
+ * KVB_IOC_SET_POLICY (Documentation/abi.rst).
+ *
+ * kvb_get_policy: the values in force (kvb_set_policy() with all three 0).
+ */
+int kvb_set_policy(struct kvb_store *store, struct kvb_policy *pol);
+int kvb_get_policy(struct kvb_store *store, struct kvb_policy *pol);
+
+/*
+ * Eviction events: the records a store device gives to read() (struct
+ * kvb_event in <linux/kvbucket.h>). A struct kvb_events is one reader with
+ * its own position, independent of any struct kvb_store; use it from one
+ * thread at a time.
+ *
+ * kvb_events_open: open /dev/kvbucket<id> for events (read-only,
+ * non-blocking). The first event read is the first one queued after this
+ * call: open, then resynchronise with kvb_bucket_scan(), then read.
+ * Returns 0, or -ENOENT (no such store), -EACCES, -ENOMEM, -ENODEV (not
+ * store <id>).
+ *
+ * kvb_events_fd: the file descriptor, for poll() or epoll (EPOLLIN). Do
+ * not read() it directly while also calling kvb_events_read().
+ *
+ * kvb_events_wait: wait up to timeout_ms (-1: no limit) for an event or
+ * the end of the stream. Returns 1 when kvb_events_read() has something
+ * to return (records, or 0 at the end), 0 on timeout, or -EINTR (a
+ * signal) and other poll() errors.
+ *
+ * kvb_events_read: read the queued records, never waiting. Returns their
+ * number, with *first pointing to the first one; kvb_event_next() walks
+ * them and kvb_event_keys() gives an EVICT record's key records. They
+ * stay valid until the next kvb_events_read() or kvb_events_close().
+ * Returns 0 at the end of the stream (the store was detached and every
+ * event read), -EAGAIN when no event is queued, -ENOMEM, -EPROTO when a
+ * record does not parse, or read()'s errno. The buffer starts at 64 KiB
+ * and grows as the records need, up to
+ * KVB_EVENT_MAX_LEN(KVB_MAX_KEYS_PER_BUCKET).
+ *
+ * A KVB_EVENT_LOST record says that nr_lost events from seq on were
+ * dropped (this reader fell behind): resynchronise with kvb_bucket_scan().
+ *
+ * kvb_events_close: close the descriptor and free the buffer (NULL: no-op).
+ */
+struct kvb_events;
+
+int kvb_events_open(uint32_t id, struct kvb_events **ev);
+int kvb_events_fd(const struct kvb_events *ev);
+int kvb_events_wait(struct kvb_events *ev, int timeout_ms);
+int kvb_events_read(struct kvb_events *ev, const struct kvb_event **first);
+void kvb_events_close(struct kvb_events *ev);
+
 /* Walking records written by kvb_bucket_keys() and kvb_bucket_scan(). */
 static inline const struct kvb_key_rec *
 kvb_key_rec_next(const struct kvb_key_rec *rec)
@@ -136,6 +206,20 @@ kvb_bucket_rec_next(const struct kvb_bucket_rec *rec)
 {
 	return (const struct kvb_bucket_rec *)((const char *)rec +
 					       rec->rec_len);
+}
+
+/* Walking records returned by kvb_events_read(). */
+static inline const struct kvb_event *
+kvb_event_next(const struct kvb_event *ev)
+{
+	return (const struct kvb_event *)((const char *)ev + ev->rec_len);
+}
+
+/* KVB_EVENT_EVICT: the first of nr_keys records (kvb_key_rec_next()). */
+static inline const struct kvb_key_rec *
+kvb_event_keys(const struct kvb_event *ev)
+{
+	return (const struct kvb_key_rec *)(ev + 1);
 }
 
 /* CRC-32C as the on-disk format defines it (for tools and tests). */
