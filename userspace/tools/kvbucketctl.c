@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kvbucketctl: attach, detach and inspect kvbucket stores, and put, get,
- * query and remove single keys from the command line. A thin front end of
+ * kvbucketctl: attach, detach and inspect kvbucket stores, set their
+ * eviction policy and follow their eviction events, and put, get, query
+ * and remove single keys from the command line. A thin front end of
  * libkvbucket; see usage() for the commands.
  *
  * Exit status: 0 success, 1 an operation failed (one line on stderr:
@@ -40,6 +41,10 @@
 #define O_START		(1U << 9)
 #define O_LIMIT		(1U << 10)
 #define O_SCAN		(1U << 11)
+#define O_POLICY	(1U << 12)
+#define O_HIGH_WM	(1U << 13)
+#define O_LOW_WM	(1U << 14)
+#define O_COUNT		(1U << 15)
 
 static struct {
 	unsigned int given;		/* O_* seen on the command line */
@@ -50,6 +55,9 @@ static struct {
 	uint64_t chunk_size;
 	uint64_t start;
 	uint64_t limit;
+	uint32_t policy;		/* KVB_POLICY_* */
+	uint32_t high_wm, low_wm;	/* percent */
+	uint64_t count;
 } opt;
 
 static const char *cmd = "";		/* for error messages */
@@ -65,6 +73,8 @@ static void usage(FILE *f)
 "Stores (attach and detach need CAP_SYS_ADMIN):\n"
 "  attach DEV [--format] [--volatile] [--scan] [--max-keys N]\n"
 "             [--max-bytes SIZE] [--chunk-size SIZE]\n"
+"             [--policy fifo|lru|lfu] [--high-watermark PCT]\n"
+"             [--low-watermark PCT]\n"
 "                    make block device DEV a store and print its ID;\n"
 "                    --format writes a new, empty store (erasing DEV),\n"
 "                    without it DEV must already hold one\n"
@@ -72,8 +82,21 @@ static void usage(FILE *f)
 "  list              attached stores, one line each\n"
 "  info [ID|DEV]     everything about one store\n"
 "  stats             totals of the selected store: keys, buckets, bytes,\n"
-"                    used/free/capacity\n"
+"                    used/free/capacity, eviction\n"
 "  features          ABI version, feature bits and limits of the module\n"
+"\n"
+"Eviction (a store is a cache: above the high watermark, whole buckets\n"
+"are evicted in policy order until it is below the low watermark):\n"
+"  policy [fifo|lru|lfu] [--high-watermark PCT] [--low-watermark PCT]\n"
+"                    set what is given, print what is in force\n"
+"  events [--count N]\n"
+"                    follow the eviction events of the selected store,\n"
+"                    from now until it is detached (or N were printed):\n"
+"                    evict seq=S bucket=B keys=K bytes=V policy=POLICY\n"
+"                    then its keys indented, one per line with its value\n"
+"                    length; \"lost seq=S count=N\" when events were\n"
+"                    missed (resynchronise with scan); --json: one\n"
+"                    object per line\n"
 "\n"
 "Keys (of the selected store):\n"
 "  put KEY [FILE|-] [--replace]\n"
@@ -89,9 +112,10 @@ static void usage(FILE *f)
 "  delete-bucket ID  delete bucket ID with all its keys\n"
 "\n"
 "Options:\n"
-"  --store ID|DEV    the store to use; default: the only attached store\n"
+"  -s, --store ID|DEV\n"
+"                    the store to use; default: the only attached store\n"
 "  --json            machine-readable output (list, info, stats, features,\n"
-"                    query, scan, attach)\n"
+"                    query, scan, attach, policy, events)\n"
 "  --hex             keys are given, and printed, as hex (binary keys);\n"
 "                    otherwise non-printable key bytes print as \\xNN\n"
 "                    (\\u00NN in JSON)\n"
@@ -105,9 +129,18 @@ static void usage(FILE *f)
 "                    (0: the store's)\n"
 "  --chunk-size SIZE attach --format: allocation unit, a power of two from\n"
 "                    the block size to 64M (default 1M)\n"
+"  --policy fifo|lru|lfu\n"
+"                    attach: eviction order, oldest bucket first (fifo,\n"
+"                    the default), least recently loaded (lru) or least\n"
+"                    often loaded (lfu)\n"
+"  --high-watermark PCT, --low-watermark PCT\n"
+"                    attach, policy: start evicting above PCT%% of the\n"
+"                    capacity, stop below PCT%% (1 <= low < high <= 100;\n"
+"                    default 90 and 80)\n"
 "  --replace         put: replace a stored value\n"
 "  --start ID        scan: first bucket id\n"
 "  --limit N         scan: at most N buckets\n"
+"  --count N         events: exit after N events (evict or lost)\n"
 "  -h, --help        this text\n"
 "\n"
 "SIZE takes a K, M, G or T suffix (powers of 1024). Options may come\n"
@@ -123,6 +156,8 @@ static void usage(FILE *f)
 "  kvbucketctl get greeting\n"
 "  kvbucketctl --hex query 00ff10\n"
 "  kvbucketctl scan --json\n"
+"  kvbucketctl policy lru --high-watermark 85\n"
+"  kvbucketctl events -s 0 --json | jq .keys\n"
 "  kvbucketctl detach /dev/nvme1n1\n",
 		KVB_MAX_KEYS_PER_BUCKET);
 }
@@ -321,6 +356,50 @@ static const char *time_str(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
+static const char *const policy_names[] = {
+	[KVB_POLICY_FIFO] = "fifo",
+	[KVB_POLICY_LRU] = "lru",
+	[KVB_POLICY_LFU] = "lfu",
+};
+
+/* "lru"; "none" for 0 (a module without eviction); else the number. */
+static const char *policy_str(uint32_t policy, char *buf, size_t len)
+{
+	if (!policy)
+		return "none";
+	if (policy < sizeof(policy_names) / sizeof(policy_names[0]))
+		return policy_names[policy];
+	snprintf(buf, len, "%u", policy);
+	return buf;
+}
+
+/* name: the option that gave s, or "" */
+static uint32_t parse_policy(const char *name, const char *s)
+{
+	uint32_t i;
+
+	for (i = 1; i < sizeof(policy_names) / sizeof(policy_names[0]); i++)
+		if (!strcmp(s, policy_names[i]))
+			return i;
+	usage_error("%s%s%s: not a policy (fifo, lru or lfu)", name,
+		    *name ? " " : "", s);
+}
+
+static uint32_t parse_watermark(const char *name, const char *s)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, &v) || v < 1 || v > 100)
+		usage_error("%s %s: not a percentage, 1..100", name, s);
+	return v;
+}
+
+static void check_watermarks(void)
+{
+	if (opt.high_wm && opt.low_wm && opt.low_wm >= opt.high_wm)
+		usage_error("--low-watermark must be below --high-watermark");
+}
+
 /* Stores. */
 
 static bool all_digits(const char *s)
@@ -457,7 +536,7 @@ static size_t path_len(const struct kvb_store_info *in)
 
 static void print_info_json(const struct kvb_store_info *in, bool full)
 {
-	char uuid[40];
+	char uuid[40], pol[16];
 
 	printf("{\"id\":%u,\"device\":", in->id);
 	tool_json_str((const uint8_t *)in->path, path_len(in));
@@ -467,6 +546,14 @@ static void print_info_json(const struct kvb_store_info *in, bool full)
 	       (uint64_t)in->nr_keys, (uint64_t)in->nr_buckets,
 	       (uint64_t)in->value_bytes, (uint64_t)in->capacity_bytes,
 	       (uint64_t)in->used_bytes, (uint64_t)in->free_bytes);
+	printf(",\"policy\":\"%s\",\"high_watermark\":%u"
+	       ",\"low_watermark\":%u,\"nr_evicted\":%" PRIu64
+	       ",\"evicted_keys\":%" PRIu64 ",\"reclaimed_bytes\":%" PRIu64
+	       ",\"space_waits\":%" PRIu64 ",\"events_lost\":%" PRIu64,
+	       policy_str(in->policy, pol, sizeof(pol)), in->high_watermark,
+	       in->low_watermark, (uint64_t)in->nr_evicted,
+	       (uint64_t)in->evicted_keys, (uint64_t)in->reclaimed_bytes,
+	       (uint64_t)in->space_waits, (uint64_t)in->events_lost);
 	if (full) {
 		uuid_str(in->uuid, uuid);
 		printf(",\"dev_major\":%u,\"dev_minor\":%u,\"uuid\":\"%s\""
@@ -500,6 +587,27 @@ static void print_bytes(const char *name, uint64_t v)
 	printf("%-20s %" PRIu64 " (%s)\n", name, v, human(v, h, sizeof(h)));
 }
 
+static void print_eviction(const struct kvb_store_info *in)
+{
+	char buf[32];
+
+	if (!in->policy) {
+		printf("%-20s none (module without eviction)\n", "policy:");
+		return;
+	}
+	printf("%-20s %s (evicts above %u%% of capacity, down to %u%%)\n",
+	       "policy:", policy_str(in->policy, buf, sizeof(buf)),
+	       in->high_watermark, in->low_watermark);
+	printf("%-20s %" PRIu64 " buckets, %" PRIu64 " keys, %s reclaimed\n",
+	       "evicted:", (uint64_t)in->nr_evicted,
+	       (uint64_t)in->evicted_keys,
+	       human(in->reclaimed_bytes, buf, sizeof(buf)));
+	printf("%-20s %" PRIu64 "\n", "space waits:",
+	       (uint64_t)in->space_waits);
+	printf("%-20s %" PRIu64 "\n", "events lost:",
+	       (uint64_t)in->events_lost);
+}
+
 static void print_totals(const struct kvb_store_info *in)
 {
 	printf("%-20s %" PRIu64 "\n", "keys:", (uint64_t)in->nr_keys);
@@ -511,6 +619,7 @@ static void print_totals(const struct kvb_store_info *in)
 	if (in->capacity_bytes)
 		printf("%-20s %.1f%%\n", "use:",
 		       100.0 * in->used_bytes / in->capacity_bytes);
+	print_eviction(in);
 }
 
 static void print_info_text(const struct kvb_store_info *in)
@@ -547,6 +656,8 @@ static const char *attach_hint(int err)
 	case -EPERM:
 		return "needs CAP_SYS_ADMIN";
 	case -EINVAL:
+		if (opt.given & (O_POLICY | O_HIGH_WM | O_LOW_WM))
+			return "bad watermarks, or a module without eviction?";
 		return opt.format ? "bad limit or chunk size?" :
 			"no kvbucket store on it? --format writes a new one";
 	case -EUCLEAN:
@@ -573,12 +684,16 @@ static int cmd_attach(int argc, char **argv)
 		usage_error("--chunk-size needs --format");
 	if (opt.chunk_size > UINT32_MAX)
 		usage_error("--chunk-size too large");
+	check_watermarks();
 	ao.flags = (opt.format ? KVB_ATTACH_FORMAT : 0) |
 		   (opt.volatile_ ? KVB_ATTACH_VOLATILE : 0) |
 		   (opt.scan ? KVB_ATTACH_SCAN : 0);
 	ao.max_keys_per_bucket = opt.max_keys;
 	ao.max_bucket_bytes = opt.max_bytes;
 	ao.chunk_size = opt.chunk_size;
+	ao.policy = opt.policy;
+	ao.high_watermark = opt.high_wm;
+	ao.low_watermark = opt.low_wm;
 	check_control();
 	ret = kvb_attach(argv[0], &ao, &id);
 	if (ret < 0)
@@ -725,22 +840,25 @@ static int cmd_features(int argc, char **argv)
 	if (opt.json) {
 		printf("{\"abi_version\":%u,\"features\":%" PRIu64
 		       ",\"replace\":%s,\"volatile\":%s,\"bucket_scan\":%s"
+		       ",\"eviction\":%s"
 		       ",\"max_key_len\":%u,\"max_slices\":%u,\"max_batch\":%u"
 		       ",\"max_keys_per_bucket\":%u,\"max_bucket_bytes\":%"
 		       PRIu64 "}\n", f.abi_version, (uint64_t)f.features,
 		       f.features & KVB_FEAT_REPLACE ? "true" : "false",
 		       f.features & KVB_FEAT_VOLATILE ? "true" : "false",
 		       f.features & KVB_FEAT_BUCKET_SCAN ? "true" : "false",
+		       f.features & KVB_FEAT_EVICTION ? "true" : "false",
 		       f.max_key_len, f.max_slices, f.max_batch,
 		       f.max_keys_per_bucket, (uint64_t)f.max_bucket_bytes);
 		return 0;
 	}
 	printf("%-20s %u\n", "abi version:", f.abi_version);
-	printf("%-20s 0x%" PRIx64 "%s%s%s\n", "features:",
+	printf("%-20s 0x%" PRIx64 "%s%s%s%s\n", "features:",
 	       (uint64_t)f.features,
 	       f.features & KVB_FEAT_REPLACE ? " replace" : "",
 	       f.features & KVB_FEAT_VOLATILE ? " volatile" : "",
-	       f.features & KVB_FEAT_BUCKET_SCAN ? " bucket-scan" : "");
+	       f.features & KVB_FEAT_BUCKET_SCAN ? " bucket-scan" : "",
+	       f.features & KVB_FEAT_EVICTION ? " eviction" : "");
 	printf("%-20s %u\n", "max key length:", f.max_key_len);
 	printf("%-20s %u\n", "max slices:", f.max_slices);
 	printf("%-20s %u\n", "max batch:", f.max_batch);
@@ -1013,35 +1131,47 @@ static int cmd_rm(int argc, char **argv)
 	return key_batch(true, argc, argv);
 }
 
-static void print_bucket(const struct kvb_bucket_rec *b, bool first)
+/* n key records: a JSON array, or one indented line each "  KEY  LEN". */
+static void print_key_recs(const struct kvb_key_rec *k, uint32_t n)
 {
-	const struct kvb_key_rec *k = kvb_bucket_rec_keys(b);
-	char t[64], h[32];
 	uint32_t i;
 
-	if (opt.json) {
-		printf("%s{\"id\":%" PRIu64 ",\"nr_keys\":%u,\"value_bytes\":%"
-		       PRIu64 ",\"ctime_ns\":%" PRIu64 ",\"keys\":[",
-		       first ? "" : ",", (uint64_t)b->id, b->nr_keys,
-		       (uint64_t)b->value_bytes, (uint64_t)b->ctime_ns);
-		for (i = 0; i < b->nr_keys; i++, k = kvb_key_rec_next(k)) {
+	if (opt.json)
+		putchar('[');
+	for (i = 0; i < n; i++, k = kvb_key_rec_next(k)) {
+		if (opt.json) {
 			printf("%s{\"key\":", i ? "," : "");
 			json_key(kvb_key_rec_key(k), k->key_len);
 			printf(",\"value_len\":%" PRIu64 "}",
 			       (uint64_t)k->value_len);
+		} else {
+			printf("  ");
+			print_key(stdout, kvb_key_rec_key(k), k->key_len);
+			printf("  %" PRIu64 "\n", (uint64_t)k->value_len);
 		}
-		printf("]}");
+	}
+	if (opt.json)
+		putchar(']');
+}
+
+static void print_bucket(const struct kvb_bucket_rec *b, bool first)
+{
+	char t[64], h[32];
+
+	if (opt.json) {
+		printf("%s{\"id\":%" PRIu64 ",\"nr_keys\":%u,\"value_bytes\":%"
+		       PRIu64 ",\"ctime_ns\":%" PRIu64 ",\"keys\":",
+		       first ? "" : ",", (uint64_t)b->id, b->nr_keys,
+		       (uint64_t)b->value_bytes, (uint64_t)b->ctime_ns);
+		print_key_recs(kvb_bucket_rec_keys(b), b->nr_keys);
+		putchar('}');
 		return;
 	}
 	printf("bucket %" PRIu64 ": %u keys, %" PRIu64 " bytes (%s), %s\n",
 	       (uint64_t)b->id, b->nr_keys, (uint64_t)b->value_bytes,
 	       human(b->value_bytes, h, sizeof(h)),
 	       time_str(b->ctime_ns, t, sizeof(t)));
-	for (i = 0; i < b->nr_keys; i++, k = kvb_key_rec_next(k)) {
-		printf("  ");
-		print_key(stdout, kvb_key_rec_key(k), k->key_len);
-		printf("  %" PRIu64 "\n", (uint64_t)k->value_len);
-	}
+	print_key_recs(kvb_bucket_rec_keys(b), b->nr_keys);
 }
 
 static int cmd_scan(int argc, char **argv)
@@ -1109,13 +1239,153 @@ static int cmd_delete_bucket(int argc, char **argv)
 	return 0;
 }
 
+static const char *policy_hint(int err)
+{
+	switch (err) {
+	case -EINVAL:
+		return "needs 1 <= low watermark < high watermark <= 100";
+	case -ENOTTY:
+		return "module without eviction";
+	case -EPERM:
+		return "needs CAP_SYS_ADMIN";
+	}
+	return NULL;
+}
+
+static int cmd_policy(int argc, char **argv)
+{
+	struct kvb_policy pol = { 0 };
+	struct kvb_store *st;
+	char path[32], buf[16];
+	int ret;
+
+	if (argc > 1)
+		usage_error("expected at most one policy (fifo, lru or lfu)");
+	check_watermarks();
+	if (argc)
+		pol.policy = parse_policy("", argv[0]);
+	pol.high_watermark = opt.high_wm;
+	pol.low_watermark = opt.low_wm;
+	st = open_store();
+	ret = kvb_set_policy(st, &pol);
+	if (ret < 0) {
+		snprintf(path, sizeof(path), "/dev/" KVB_STORE_NAME_FMT,
+			 kvb_store_id(st));
+		fail(path, ret, policy_hint(ret));
+	}
+	if (opt.json) {
+		printf("{\"id\":%u,\"policy\":\"%s\",\"high_watermark\":%u"
+		       ",\"low_watermark\":%u}\n", kvb_store_id(st),
+		       policy_str(pol.policy, buf, sizeof(buf)),
+		       pol.high_watermark, pol.low_watermark);
+	} else {
+		printf("%-20s %s\n", "policy:",
+		       policy_str(pol.policy, buf, sizeof(buf)));
+		printf("%-20s %u%%\n", "high watermark:", pol.high_watermark);
+		printf("%-20s %u%%\n", "low watermark:", pol.low_watermark);
+	}
+	kvb_close(st);
+	return 0;
+}
+
+/* One line per event; an EVICT's keys follow, indented (or in "keys"). */
+static void print_event(const struct kvb_event *e)
+{
+	char pol[16];
+
+	switch (e->type) {
+	case KVB_EVENT_EVICT:
+		if (opt.json) {
+			printf("{\"type\":\"evict\",\"seq\":%" PRIu64
+			       ",\"bucket_id\":%" PRIu64 ",\"nr_keys\":%u"
+			       ",\"value_bytes\":%" PRIu64 ",\"policy\":\"%s\""
+			       ",\"keys\":", (uint64_t)e->seq,
+			       (uint64_t)e->bucket_id, e->nr_keys,
+			       (uint64_t)e->value_bytes,
+			       policy_str(e->policy, pol, sizeof(pol)));
+			print_key_recs(kvb_event_keys(e), e->nr_keys);
+			printf("}\n");
+		} else {
+			printf("evict seq=%" PRIu64 " bucket=%" PRIu64
+			       " keys=%u bytes=%" PRIu64 " policy=%s\n",
+			       (uint64_t)e->seq, (uint64_t)e->bucket_id,
+			       e->nr_keys, (uint64_t)e->value_bytes,
+			       policy_str(e->policy, pol, sizeof(pol)));
+			print_key_recs(kvb_event_keys(e), e->nr_keys);
+		}
+		break;
+	case KVB_EVENT_LOST:
+		if (opt.json)
+			printf("{\"type\":\"lost\",\"seq\":%" PRIu64
+			       ",\"nr_lost\":%" PRIu64 "}\n",
+			       (uint64_t)e->seq, (uint64_t)e->nr_lost);
+		else
+			printf("lost seq=%" PRIu64 " count=%" PRIu64
+			       " (resynchronise with scan)\n",
+			       (uint64_t)e->seq, (uint64_t)e->nr_lost);
+		break;
+	default:	/* a newer module's: say it is there */
+		if (opt.json)
+			printf("{\"type\":\"unknown\",\"event_type\":%u"
+			       ",\"seq\":%" PRIu64 "}\n", e->type,
+			       (uint64_t)e->seq);
+		else
+			printf("unknown type=%u seq=%" PRIu64 "\n", e->type,
+			       (uint64_t)e->seq);
+	}
+}
+
+static int cmd_events(int argc, char **argv)
+{
+	uint64_t count = (opt.given & O_COUNT) ? opt.count : UINT64_MAX;
+	const struct kvb_event *e;
+	struct kvb_events *ev;
+	uint64_t shown = 0;
+	char path[32];
+	uint32_t id;
+	int n, i, ret;
+
+	(void)argv;
+	if (argc)
+		usage_error("takes no arguments");
+	id = selected_store(NULL);
+	snprintf(path, sizeof(path), "/dev/" KVB_STORE_NAME_FMT, id);
+	ret = kvb_events_open(id, &ev);
+	if (ret < 0)
+		fail(path, ret, ret == -ENOENT ? "no such store" : NULL);
+	while (shown < count) {
+		n = kvb_events_read(ev, &e);
+		if (n == -EAGAIN) {
+			ret = kvb_events_wait(ev, -1);
+			if (ret < 0 && ret != -EINTR)
+				fail(path, ret, NULL);
+			continue;
+		}
+		if (n < 0)
+			fail(path, n, n == -EINVAL ?
+			     "module without eviction events?" : NULL);
+		if (!n)
+			break;		/* store detached: end of the stream */
+		for (i = 0; i < n && shown < count;
+		     i++, e = kvb_event_next(e), shown++) {
+			print_event(e);
+			/* one event at a time down a pipe */
+			if (fflush(stdout))
+				fail("<stdout>", -errno, NULL);
+		}
+	}
+	kvb_events_close(ev);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	unsigned int opts;
 } commands[] = {
 	{ "attach", cmd_attach, O_JSON | O_FORMAT | O_VOLATILE | O_SCAN |
-				O_MAX_KEYS | O_MAX_BYTES | O_CHUNK_SIZE },
+				O_MAX_KEYS | O_MAX_BYTES | O_CHUNK_SIZE |
+				O_POLICY | O_HIGH_WM | O_LOW_WM },
 	{ "detach", cmd_detach, 0 },
 	{ "list", cmd_list, O_JSON },
 	{ "info", cmd_info, O_JSON | O_STORE },
@@ -1127,6 +1397,8 @@ static const struct command {
 	{ "rm", cmd_rm, O_STORE | O_HEX },
 	{ "scan", cmd_scan, O_JSON | O_STORE | O_HEX | O_START | O_LIMIT },
 	{ "delete-bucket", cmd_delete_bucket, O_STORE },
+	{ "policy", cmd_policy, O_JSON | O_STORE | O_HIGH_WM | O_LOW_WM },
+	{ "events", cmd_events, O_JSON | O_STORE | O_HEX | O_COUNT },
 };
 
 static const struct option longopts[] = {
@@ -1142,6 +1414,10 @@ static const struct option longopts[] = {
 	{ "replace",	no_argument,		NULL, 'r' },
 	{ "start",	required_argument,	NULL, 'S' },
 	{ "limit",	required_argument,	NULL, 'L' },
+	{ "policy",	required_argument,	NULL, 'P' },
+	{ "high-watermark", required_argument,	NULL, 'H' },
+	{ "low-watermark", required_argument,	NULL, 'W' },
+	{ "count",	required_argument,	NULL, 'N' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -1155,7 +1431,9 @@ static const char *opt_name(unsigned int bit)
 		{ O_MAX_BYTES, "--max-bytes" },
 		{ O_CHUNK_SIZE, "--chunk-size" }, { O_REPLACE, "--replace" },
 		{ O_START, "--start" }, { O_LIMIT, "--limit" },
-		{ O_SCAN, "--scan" },
+		{ O_SCAN, "--scan" }, { O_POLICY, "--policy" },
+		{ O_HIGH_WM, "--high-watermark" },
+		{ O_LOW_WM, "--low-watermark" }, { O_COUNT, "--count" },
 	};
 	size_t i;
 
@@ -1174,7 +1452,7 @@ int main(int argc, char **argv)
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":hs:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			opt.given |= O_JSON;
@@ -1234,6 +1512,25 @@ int main(int argc, char **argv)
 			opt.given |= O_LIMIT;
 			if (!parse_u64(optarg, &opt.limit))
 				usage_error("--limit %s: not a number", optarg);
+			break;
+		case 'P':
+			opt.given |= O_POLICY;
+			opt.policy = parse_policy("--policy", optarg);
+			break;
+		case 'H':
+			opt.given |= O_HIGH_WM;
+			opt.high_wm = parse_watermark("--high-watermark",
+						      optarg);
+			break;
+		case 'W':
+			opt.given |= O_LOW_WM;
+			opt.low_wm = parse_watermark("--low-watermark", optarg);
+			break;
+		case 'N':
+			opt.given |= O_COUNT;
+			if (!parse_u64(optarg, &opt.count) || !opt.count)
+				usage_error("--count %s: not a positive number",
+					    optarg);
 			break;
 		case 'h':
 			usage(stdout);
