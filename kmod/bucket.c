@@ -55,6 +55,8 @@ static void kvb_bucket_free_rcu(struct rcu_head *head)
  */
 static void kvb_bucket_release(struct kvb_bucket *b)
 {
+	if (b->state == KVB_BUCKET_DEAD)
+		kvb_space_dying(b->store, b->len, false);
 	if (b->len)	/* a failed OFFLOAD may not have got space */
 		kvb_space_free(b->store, b->start, b->len);
 	call_rcu(&b->rcu, kvb_bucket_free_rcu);
@@ -182,13 +184,35 @@ static int kvb_bucket_write_free(struct kvb_bucket *b)
 	return ret;
 }
 
+/* Key bytes and number of the readable keys of b (index_lock inside). */
+u64 kvb_bucket_key_bytes(struct kvb_bucket *b, u32 *nr_keys)
+{
+	struct kvb_store *st = b->store;
+	u64 bytes = 0;
+	u32 i, n = 0;
+
+	mutex_lock(&st->index_lock);
+	for (i = 0; i < b->nr_objs; i++) {
+		if (!b->objs[i])
+			continue;
+		bytes += b->objs[i]->key_len;
+		n++;
+	}
+	mutex_unlock(&st->index_lock);
+	*nr_keys = n;
+	return bytes;
+}
+
 /*
  * Delete a live bucket: overwrite its header on the device, then make its
  * keys unreadable and drop the xarray's reference. b->lock, and the caller
  * holds a reference of its own; the space is freed when the last load on
  * the bucket finishes. *nr_keys (may be NULL): keys that were readable.
+ * With ev (an eviction), the keys go into that event record, which is
+ * queued (and taken over) as they leave the index.
  */
-int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys)
+int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys,
+		    struct kvb_event_buf *ev)
 {
 	struct kvb_store *st = b->store;
 	unsigned int i, n = 0;
@@ -207,6 +231,8 @@ int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys)
 
 		if (!obj)
 			continue;
+		if (ev)
+			kvb_event_add_key(ev, obj);
 		kvb_index_drop(st, obj);
 		kfree_rcu(obj, rcu);
 		n++;
@@ -214,7 +240,10 @@ int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys)
 	WRITE_ONCE(b->state, KVB_BUCKET_DEAD);
 	xa_erase(&st->buckets, b->id);
 	WRITE_ONCE(st->nr_buckets, st->nr_buckets - 1);
+	if (ev)
+		kvb_event_queue(st, ev, b->id);
 	mutex_unlock(&st->index_lock);
+	kvb_space_dying(st, b->len, true);
 
 	/* the xarray's reference; the caller still holds one */
 	refcount_dec(&b->ref);
@@ -239,6 +268,6 @@ int kvb_bucket_settle(struct kvb_bucket *b)
 	if (b->state != KVB_BUCKET_LIVE)
 		return 0;
 	if (!READ_ONCE(b->nr_live))
-		return kvb_bucket_kill(b, NULL);
+		return kvb_bucket_kill(b, NULL, NULL);
 	return kvb_bucket_sync_state(b, NULL);
 }

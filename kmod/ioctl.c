@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -19,16 +20,40 @@ static int kvb_store_open(struct inode *inode, struct file *file)
 	/* misc_open() set private_data to our miscdevice */
 	struct kvb_store *st = container_of(file->private_data,
 					    struct kvb_store, misc);
+	struct kvb_file *f;
 
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
 	kvb_store_get(st);
-	file->private_data = st;
+	f->st = st;
+	mutex_init(&f->ev_mutex);
+	kvb_events_open(f);
+	file->private_data = f;
 	return 0;
 }
 
 static int kvb_store_release(struct inode *inode, struct file *file)
 {
-	kvb_store_put(file->private_data);
+	struct kvb_file *f = file->private_data;
+
+	kvb_store_put(f->st);
+	mutex_destroy(&f->ev_mutex);
+	kfree(f);
 	return 0;
+}
+
+/* Eviction events (events.c). */
+static ssize_t kvb_store_read(struct file *file, char __user *buf,
+			      size_t len, loff_t *ppos)
+{
+	return kvb_events_read(file->private_data, buf, len,
+			       file->f_flags & O_NONBLOCK);
+}
+
+static __poll_t kvb_store_poll(struct file *file, poll_table *pt)
+{
+	return kvb_events_poll(file->private_data, file, pt);
 }
 
 static void kvb_req_free(struct kvb_req *rq)
@@ -330,10 +355,29 @@ static long kvb_ioctl_store_info(struct kvb_store *st, void __user *uarg)
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
+static long kvb_ioctl_set_policy(struct kvb_store *st, void __user *uarg)
+{
+	struct kvb_policy p;
+	int ret;
+
+	ret = kvb_copy_arg(&p, sizeof(p), uarg);
+	if (ret)
+		return ret;
+	if (p.flags || p.reserved0 || !kvb_zero(p.reserved, sizeof(p.reserved)))
+		return -EINVAL;
+	/* the result must be writable before anything changes */
+	if (copy_to_user(uarg, &p, sizeof(p)))
+		return -EFAULT;
+	ret = kvb_set_policy(st, &p);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &p, sizeof(p)) ? -EFAULT : 0;
+}
+
 static long kvb_store_ioctl(struct file *file, unsigned int cmd,
 			    unsigned long arg)
 {
-	struct kvb_store *st = file->private_data;
+	struct kvb_store *st = ((struct kvb_file *)file->private_data)->st;
 	void __user *uarg = (void __user *)arg;
 	long ret;
 
@@ -347,6 +391,7 @@ static long kvb_store_ioctl(struct file *file, unsigned int cmd,
 	case KVB_IOC_BUCKET_KEYS:
 	case KVB_IOC_BUCKET_SCAN:
 	case KVB_IOC_STORE_INFO:
+	case KVB_IOC_SET_POLICY:
 		break;
 	default:
 		return -ENOTTY;
@@ -373,6 +418,9 @@ static long kvb_store_ioctl(struct file *file, unsigned int cmd,
 	case KVB_IOC_STORE_INFO:
 		ret = kvb_ioctl_store_info(st, uarg);
 		break;
+	case KVB_IOC_SET_POLICY:
+		ret = kvb_ioctl_set_policy(st, uarg);
+		break;
 	default:
 		ret = kvb_ioctl_batch(st, cmd, uarg);
 		break;
@@ -386,6 +434,8 @@ const struct file_operations kvb_store_fops = {
 	.owner = THIS_MODULE,
 	.open = kvb_store_open,
 	.release = kvb_store_release,
+	.read = kvb_store_read,
+	.poll = kvb_store_poll,
 	.unlocked_ioctl = kvb_store_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,

@@ -21,10 +21,12 @@
  *  store->index_lock   every change of the index, of objs[] and of the
  *                      totals; never held across I/O
  *  store->sb_lock      superblock writes and the bucket id lease
- *  store->space_lock   the chunk bitmap (spinlock)
+ *  store->space_lock   the chunk bitmap, the policy and watermarks (spinlock)
+ *  store->ev_lock      the eviction event ring (spinlock)
  *
  * Readers (QUERY, LOAD) take none of them: an RCU lookup in the index, then
- * a reference on the bucket.
+ * a reference on the bucket. Eviction runs on a work item (evict.c) that
+ * takes no lock of its own: it is the only one queueing events.
  */
 #ifndef KVB_H
 #define KVB_H
@@ -37,10 +39,13 @@
 #include <linux/refcount.h>
 #include <linux/rhashtable-types.h>
 #include <linux/rwsem.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/kvbucket.h>
 #include <linux/kvbucket_format.h>
@@ -65,7 +70,10 @@ struct kvb_bucket {
 	u64 seq;		/* header seq */
 	u64 start;		/* byte offset on the device */
 	u64 len;		/* bytes, multiple of the chunk size */
-	u64 ctime_ns;
+	u64 ctime_ns;		/* CLOCK_REALTIME, on the device */
+	/* access history for the policy: written by loads, without a lock */
+	u64 atime_ns;		/* LRU: last load (ktime_get_ns, 1 ms grain) */
+	u64 lfu;		/* LFU: epoch << 8 | logarithmic load count */
 	u32 nr_objs;
 	u32 hdr_crc;
 	u32 meta_crc;
@@ -158,7 +166,37 @@ struct kvb_store {
 	spinlock_t space_lock;
 	unsigned long *chunk_map;
 	u64 used_chunks;
+	u64 dying_chunks;		/* of deleted buckets still being read */
+	u64 space_gen;			/* bumped by every free */
 	u64 alloc_cursor;
+
+	/* eviction (evict.c); policy and watermarks: space_lock, READ_ONCE */
+	u32 policy;			/* KVB_POLICY_* */
+	u32 high_wm;			/* percent of the data area */
+	u32 low_wm;
+	bool reclaiming;		/* above high, not yet below low; space_lock */
+	u32 space_waiters;		/* OFFLOADs waiting for space; space_lock */
+	u64 need_chunks;		/* largest run they need; space_lock */
+	wait_queue_head_t space_wait;
+	struct work_struct reclaim_work;
+	int reclaim_err;		/* last eviction failure, READ_ONCE */
+	u64 epoch_bytes;		/* written since the LFU epoch began; index_lock */
+	u64 lfu_epoch;			/* READ_ONCE */
+	u64 nr_evicted;			/* written by the work item only */
+	u64 evicted_keys;
+	u64 reclaimed_bytes;
+	atomic64_t space_waits;
+
+	/* eviction events (events.c) */
+	spinlock_t ev_lock;
+	struct kvb_event_buf **ev_ring;	/* KVB_EVENT_SLOTS, by seq */
+	u64 ev_first;			/* oldest seq kept */
+	u64 ev_next;			/* seq of the next event */
+	u64 ev_bytes;			/* bytes of the records kept */
+	u64 ev_max_bytes;		/* event_queue_bytes */
+	bool ev_closed;			/* detached: readers see end of file */
+	atomic64_t events_lost;
+	wait_queue_head_t ev_wait;
 
 	/* last attach */
 	struct kobject *sysfs;		/* /sys/kernel/kvbucket/<id> */
@@ -167,6 +205,13 @@ struct kvb_store {
 	u64 attach_bytes_read;
 	u64 nr_damaged;
 	u64 nr_torn;
+};
+
+/* What an open store device file holds (file->private_data). */
+struct kvb_file {
+	struct kvb_store *st;
+	struct mutex ev_mutex;		/* one reader of the file at a time */
+	u64 ev_pos;			/* seq of the next event to read */
 };
 
 /* main.c: the control device and the store list */
@@ -261,7 +306,10 @@ void kvb_bucket_free(struct kvb_bucket *b);
 struct kvb_bucket *kvb_bucket_get_id(struct kvb_store *st, u64 id);
 void kvb_bucket_put(struct kvb_bucket *b);
 int kvb_bucket_sync_state(struct kvb_bucket *b, const unsigned long *extra);
-int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys);
+struct kvb_event_buf;
+int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys,
+		    struct kvb_event_buf *ev);
+u64 kvb_bucket_key_bytes(struct kvb_bucket *b, u32 *nr_keys);
 int kvb_bucket_settle(struct kvb_bucket *b);
 void kvb_bucket_wait_idle(struct kvb_bucket *b);
 void kvb_bucket_load_state(struct kvb_bucket *b,
@@ -303,6 +351,36 @@ int kvb_delete_bucket(struct kvb_store *st, struct kvb_delete_bucket *arg);
 int kvb_bucket_keys(struct kvb_store *st, struct kvb_bucket_keys *arg);
 int kvb_bucket_scan(struct kvb_store *st, struct kvb_bucket_scan *arg);
 
+/* evict.c: policies, watermarks and the reclaim work item */
+int kvb_policy_check(u32 policy, u32 high, u32 low);
+void kvb_evict_init(struct kvb_store *st, const struct kvb_attach *a);
+void kvb_evict_stop(struct kvb_store *st);
+int kvb_set_policy(struct kvb_store *st, struct kvb_policy *p);
+void kvb_reclaim_kick(struct kvb_store *st);
+void kvb_bucket_touch(struct kvb_bucket *b);
+void kvb_bucket_born(struct kvb_bucket *b);
+void kvb_evict_written(struct kvb_store *st, u64 bytes);
+const char *kvb_policy_name(u32 policy);
+
+/* events.c: the eviction event queue and read()/poll() */
+#define KVB_EVENT_SLOTS		4096U
+#define KVB_DEFAULT_EVENT_BYTES	(16ULL << 20)
+#define KVB_MAX_EVENT_BYTES	SZ_1G
+int kvb_events_init(struct kvb_store *st);
+void kvb_events_destroy(struct kvb_store *st);
+void kvb_events_close(struct kvb_store *st);
+struct kvb_event_buf *kvb_event_alloc(u32 nr_keys, u64 key_bytes,
+				      u32 policy);
+void kvb_event_put(struct kvb_event_buf *buf);
+void kvb_event_add_key(struct kvb_event_buf *buf, const struct kvb_obj *obj);
+void kvb_event_queue(struct kvb_store *st, struct kvb_event_buf *buf,
+		     u64 bucket_id);
+void kvb_events_open(struct kvb_file *f);
+ssize_t kvb_events_read(struct kvb_file *f, char __user *ubuf, size_t len,
+			bool nonblock);
+__poll_t kvb_events_poll(struct kvb_file *f, struct file *file,
+			 struct poll_table_struct *pt);
+
 /* sysfs.c: /sys/kernel/kvbucket */
 int kvb_sysfs_init(void);
 void kvb_sysfs_exit(void);
@@ -313,6 +391,9 @@ void kvb_sysfs_del(struct kvb_store *st);
 int kvb_space_init(struct kvb_store *st);
 void kvb_space_destroy(struct kvb_store *st);
 int kvb_space_alloc(struct kvb_store *st, u64 nr_chunks, u64 *start);
+int kvb_space_alloc_wait(struct kvb_store *st, u64 nr_chunks, u64 *start);
+bool kvb_space_has_run(struct kvb_store *st, u64 nr_chunks);
+void kvb_space_dying(struct kvb_store *st, u64 len, bool add);
 void kvb_space_mark(struct kvb_store *st, u64 start, u64 len);
 void kvb_space_free(struct kvb_store *st, u64 start, u64 len);
 bool kvb_space_is_free(struct kvb_store *st, u64 start, u64 len);

@@ -22,7 +22,10 @@ static DEFINE_MUTEX(kvb_ctl_lock);
 
 static void kvb_store_release(struct kref *kref)
 {
-	kfree(container_of(kref, struct kvb_store, kref));
+	struct kvb_store *st = container_of(kref, struct kvb_store, kref);
+
+	kvb_events_destroy(st);
+	kfree(st);
 }
 
 void kvb_store_get(struct kvb_store *st)
@@ -47,7 +50,7 @@ static int kvb_ctl_features(void __user *uarg)
 	f.size = sizeof(f);
 	f.abi_version = KVB_ABI_VERSION;
 	f.features = KVB_FEAT_REPLACE | KVB_FEAT_VOLATILE |
-		     KVB_FEAT_BUCKET_SCAN;
+		     KVB_FEAT_BUCKET_SCAN | KVB_FEAT_EVICTION;
 	f.max_key_len = KVB_MAX_KEY_LEN;
 	f.max_slices = KVB_MAX_SLICES;
 	f.max_batch = KVB_MAX_BATCH;
@@ -73,7 +76,7 @@ static int kvb_ctl_attach(struct kvb_attach __user *uarg)
 	ret = kvb_copy_arg(&a, sizeof(a), uarg);
 	if (ret)
 		return ret;
-	if (a.flags & ~KVB_ATTACH_FLAGS || a.reserved0 ||
+	if (a.flags & ~KVB_ATTACH_FLAGS ||
 	    !kvb_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!capable(CAP_SYS_ADMIN))

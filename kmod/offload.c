@@ -197,7 +197,8 @@ static int kvb_build(struct kvb_offload *o)
 		rq->batch.limit = KVB_LIMIT_CAPACITY;
 		return -ENOSPC;
 	}
-	ret = kvb_space_alloc(st, len >> st->chunk_shift, &b->start);
+	/* waits for eviction when the store is full */
+	ret = kvb_space_alloc_wait(st, len >> st->chunk_shift, &b->start);
 	if (ret)
 		return ret;
 	b->len = len;
@@ -339,6 +340,8 @@ static void kvb_commit(struct kvb_offload *o, struct kvb_bucket **old,
 
 	*nr_old = 0;
 	mutex_lock(&st->index_lock);
+	kvb_bucket_born(b);
+	kvb_evict_written(st, b->len);
 	WRITE_ONCE(b->state, KVB_BUCKET_LIVE);
 	for (j = 0; j < o->n; j++) {
 		struct kvb_obj *obj = b->objs[j];
@@ -361,6 +364,9 @@ static void kvb_commit(struct kvb_offload *o, struct kvb_bucket **old,
 		kvb_resv_remove(st, &o->resv[j]);
 	WRITE_ONCE(st->nr_buckets, st->nr_buckets + 1);
 	mutex_unlock(&st->index_lock);
+	/* a bucket that OFFLOADs waiting for space may evict now */
+	if (READ_ONCE(st->need_chunks))
+		kvb_reclaim_kick(st);
 }
 
 /* Persist that replaced objects left their old buckets. */

@@ -153,6 +153,7 @@ static int kvb_load_window(struct kvb_store *st, struct kvb_req *rq,
 
 int kvb_load(struct kvb_store *st, struct kvb_req *rq)
 {
+	struct kvb_bucket *touched = NULL;
 	struct kvb_found *fs;
 	u32 i, first = 0;
 	u64 window = 0;
@@ -173,6 +174,11 @@ int kvb_load(struct kvb_store *st, struct kvb_req *rq)
 		}
 		d->value_len = f->len;
 		d->offset = f->pos;
+		/* for the eviction policy: once per run of keys of a bucket */
+		if (f->b != touched) {
+			kvb_bucket_touch(f->b);
+			touched = f->b;
+		}
 		if (rq->len[i] != f->len) {
 			d->status = -EMSGSIZE;
 			kvb_bucket_put(f->b);

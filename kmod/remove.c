@@ -131,7 +131,7 @@ int kvb_delete_bucket(struct kvb_store *st, struct kvb_delete_bucket *arg)
 	if (!b)
 		return -ENOENT;
 	mutex_lock(&b->lock);
-	ret = kvb_bucket_kill(b, &arg->nr_keys);
+	ret = kvb_bucket_kill(b, &arg->nr_keys, NULL);
 	mutex_unlock(&b->lock);
 	if (!ret)
 		kvb_bucket_wait_idle(b);	/* loads in flight on it */

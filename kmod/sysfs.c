@@ -2,7 +2,8 @@
 /*
  * /sys/kernel/kvbucket/<id>/: one directory per store, from the start of
  * its attach (so that a long scan can be watched) until its detach. Every
- * file is read-only and holds one value.
+ * file holds one value; policy, high_watermark, low_watermark and
+ * event_queue_bytes can also be written (by root: the files are 0644).
  */
 #include <linux/kobject.h>
 #include <linux/slab.h>
@@ -41,6 +42,117 @@ KVB_ATTR_U64(attach_ms, div_u64(READ_ONCE(st->attach_ns), NSEC_PER_MSEC));
 KVB_ATTR_U64(attach_bytes_read, READ_ONCE(st->attach_bytes_read));
 KVB_ATTR_U64(damaged_buckets, READ_ONCE(st->nr_damaged));
 KVB_ATTR_U64(torn_buckets, READ_ONCE(st->nr_torn));
+KVB_ATTR_U64(evicted_buckets, READ_ONCE(st->nr_evicted));
+KVB_ATTR_U64(evicted_keys, READ_ONCE(st->evicted_keys));
+KVB_ATTR_U64(reclaimed_bytes, READ_ONCE(st->reclaimed_bytes));
+KVB_ATTR_U64(space_waits, atomic64_read(&st->space_waits));
+KVB_ATTR_U64(events_lost, atomic64_read(&st->events_lost));
+
+/* "fifo", "lru" or "lfu"; writing one changes the policy at once */
+static ssize_t policy_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  kvb_policy_name(READ_ONCE(kvb_sysfs_store(kobj)->policy)));
+}
+
+static ssize_t policy_store(struct kobject *kobj, struct kobj_attribute *attr,
+			    const char *buf, size_t len)
+{
+	struct kvb_policy p = {};
+	int ret;
+
+	for (p.policy = KVB_POLICY_FIFO; p.policy <= KVB_POLICY_LFU; p.policy++)
+		if (sysfs_streq(buf, kvb_policy_name(p.policy)))
+			break;
+	if (p.policy > KVB_POLICY_LFU)
+		return -EINVAL;
+	ret = kvb_set_policy(kvb_sysfs_store(kobj), &p);
+	return ret ?: len;
+}
+
+static struct kobj_attribute policy_attr = __ATTR_RW(policy);
+
+/* Watermarks in percent; low < high, as KVB_IOC_SET_POLICY checks. */
+static ssize_t kvb_wm_store(struct kobject *kobj, const char *buf,
+			    size_t len, bool high)
+{
+	struct kvb_policy p = {};
+	u32 val;
+	int ret;
+
+	ret = kstrtou32(buf, 10, &val);
+	if (ret)
+		return ret;
+	if (!val)
+		return -EINVAL;
+	if (high)
+		p.high_watermark = val;
+	else
+		p.low_watermark = val;
+	ret = kvb_set_policy(kvb_sysfs_store(kobj), &p);
+	return ret ?: len;
+}
+
+static ssize_t high_watermark_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n",
+			  READ_ONCE(kvb_sysfs_store(kobj)->high_wm));
+}
+
+static ssize_t low_watermark_show(struct kobject *kobj,
+				  struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(kvb_sysfs_store(kobj)->low_wm));
+}
+
+static ssize_t high_watermark_store(struct kobject *kobj,
+				    struct kobj_attribute *attr,
+				    const char *buf, size_t len)
+{
+	return kvb_wm_store(kobj, buf, len, true);
+}
+
+static ssize_t low_watermark_store(struct kobject *kobj,
+				   struct kobj_attribute *attr,
+				   const char *buf, size_t len)
+{
+	return kvb_wm_store(kobj, buf, len, false);
+}
+
+static struct kobj_attribute high_watermark_attr = __ATTR_RW(high_watermark);
+static struct kobj_attribute low_watermark_attr = __ATTR_RW(low_watermark);
+
+/* Bound of the event queue in bytes (the newest record is always kept). */
+static ssize_t event_queue_bytes_show(struct kobject *kobj,
+				      struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  READ_ONCE(kvb_sysfs_store(kobj)->ev_max_bytes));
+}
+
+static ssize_t event_queue_bytes_store(struct kobject *kobj,
+				       struct kobj_attribute *attr,
+				       const char *buf, size_t len)
+{
+	struct kvb_store *st = kvb_sysfs_store(kobj);
+	u64 val;
+	int ret;
+
+	ret = kstrtou64(buf, 0, &val);
+	if (ret)
+		return ret;
+	if (!val || val > KVB_MAX_EVENT_BYTES)
+		return -EINVAL;
+	spin_lock(&st->ev_lock);
+	st->ev_max_bytes = val;		/* applies from the next event */
+	spin_unlock(&st->ev_lock);
+	return len;
+}
+
+static struct kobj_attribute event_queue_bytes_attr =
+	__ATTR_RW(event_queue_bytes);
 
 static ssize_t device_show(struct kobject *kobj, struct kobj_attribute *attr,
 			   char *buf)
@@ -100,6 +212,15 @@ static struct attribute *kvb_store_attrs[] = {
 	&value_bytes_attr.attr,
 	&capacity_bytes_attr.attr,
 	&used_bytes_attr.attr,
+	&policy_attr.attr,
+	&high_watermark_attr.attr,
+	&low_watermark_attr.attr,
+	&evicted_buckets_attr.attr,
+	&evicted_keys_attr.attr,
+	&reclaimed_bytes_attr.attr,
+	&space_waits_attr.attr,
+	&event_queue_bytes_attr.attr,
+	&events_lost_attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(kvb_store);

@@ -77,6 +77,12 @@ static int kvb_check_limits(const struct kvb_attach *a)
 			      a->chunk_size < KVB_MIN_BLOCK_SIZE ||
 			      a->chunk_size > KVB_MAX_CHUNK_SIZE))
 		return -EINVAL;
+	if (kvb_policy_check(a->policy, a->high_watermark, a->low_watermark))
+		return -EINVAL;
+	/* the watermarks in force, defaults included, must be in order */
+	if ((a->low_watermark ?: KVB_DEFAULT_LOW_WATERMARK) >=
+	    (a->high_watermark ?: KVB_DEFAULT_HIGH_WATERMARK))
+		return -EINVAL;
 	return 0;
 }
 
@@ -105,6 +111,10 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *a,
 	strscpy(st->path, path, sizeof(st->path));
 	st->volatile_mode = a->flags & KVB_ATTACH_VOLATILE;
 	st->formatted = format;
+	kvb_evict_init(st, a);
+	ret = kvb_events_init(st);
+	if (ret)
+		goto out_free;
 
 	ret = kvb_bdev_open(&st->dev, path, st);
 	if (ret)
@@ -171,6 +181,13 @@ struct kvb_store *kvb_store_attach(const struct kvb_attach *a,
 		div_u64(st->attach_ns, NSEC_PER_MSEC),
 		st->attach_bytes_read >> 10,
 		st->volatile_mode ? ", volatile" : "");
+	/* a store found above the high watermark starts evicting */
+	spin_lock(&st->space_lock);
+	if (st->used_chunks * 100 > st->nr_chunks * st->high_wm)
+		st->reclaiming = true;
+	spin_unlock(&st->space_lock);
+	if (st->reclaiming)
+		kvb_reclaim_kick(st);
 	return st;
 
 out_space:
@@ -183,6 +200,7 @@ out_sysfs:
 out_close:
 	kvb_bdev_close(&st->dev);
 out_free:
+	kvb_events_destroy(st);
 	kfree(st);
 	return ERR_PTR(ret);
 }
@@ -219,7 +237,11 @@ void kvb_store_close(struct kvb_store *st)
 {
 	int ret;
 
+	WRITE_ONCE(st->dead, true);	/* also when attach failed to register */
+	/* after sysfs, which can change the policy and kick eviction */
 	kvb_sysfs_del(st);
+	kvb_evict_stop(st);
+	kvb_events_close(st);
 	ret = kvb_ckpt_write(st);
 	if (ret)
 		pr_info("kvbucket%u: %s: no index checkpoint (%d): the next attach scans\n",
@@ -273,4 +295,12 @@ void kvb_store_fill_info(struct kvb_store *st, struct kvb_store_info *info)
 	info->nr_damaged = st->nr_damaged;
 	info->nr_torn = st->nr_torn;
 	strscpy(info->path, st->path, sizeof(info->path));
+	info->policy = READ_ONCE(st->policy);
+	info->high_watermark = READ_ONCE(st->high_wm);
+	info->low_watermark = READ_ONCE(st->low_wm);
+	info->nr_evicted = READ_ONCE(st->nr_evicted);
+	info->evicted_keys = READ_ONCE(st->evicted_keys);
+	info->reclaimed_bytes = READ_ONCE(st->reclaimed_bytes);
+	info->space_waits = atomic64_read(&st->space_waits);
+	info->events_lost = atomic64_read(&st->events_lost);
 }

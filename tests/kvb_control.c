@@ -11,7 +11,8 @@
 #include "kselftest_harness.h"
 #include "kvb_test.h"
 
-#define ALL_FEATURES (KVB_FEAT_REPLACE | KVB_FEAT_VOLATILE | KVB_FEAT_BUCKET_SCAN)
+#define ALL_FEATURES (KVB_FEAT_REPLACE | KVB_FEAT_VOLATILE | KVB_FEAT_BUCKET_SCAN | \
+		      KVB_FEAT_EVICTION)
 
 FIXTURE(ctl) {
 	int ctl;
@@ -329,10 +330,25 @@ TEST_F(ctl, attach_bad_flags_reserved_size)
 	attach_init(&a, self->disk[2], 1U << 31);
 	EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a));
 
+	/* policy and watermarks: unknown values, and low >= high in force */
 	attach_init(&a, self->disk[2], KVB_ATTACH_FORMAT);
-	a.reserved0 = 1;
+	a.policy = KVB_POLICY_LFU + 1;
 	EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a));
-	for (i = 0; i < 4; i++) {
+	attach_init(&a, self->disk[2], KVB_ATTACH_FORMAT);
+	a.high_watermark = 101;
+	EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a));
+	attach_init(&a, self->disk[2], KVB_ATTACH_FORMAT);
+	a.low_watermark = 100;
+	a.high_watermark = 100;
+	EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a));
+	attach_init(&a, self->disk[2], KVB_ATTACH_FORMAT);
+	a.high_watermark = KVB_DEFAULT_LOW_WATERMARK;	/* default low too */
+	EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a));
+	attach_init(&a, self->disk[2], KVB_ATTACH_FORMAT);
+	a.low_watermark = 60;
+	a.high_watermark = 50;
+	EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a));
+	for (i = 0; i < 3; i++) {
 		attach_init(&a, self->disk[2], KVB_ATTACH_FORMAT);
 		a.reserved[i] = 1ULL << 40;
 		EXPECT_EQ(-EINVAL, kvb_ioctl(self->ctl, KVB_IOC_ATTACH, &a))
@@ -563,7 +579,16 @@ TEST_F(ctl, list_and_info)
 		EXPECT_EQ(0, info.used_bytes);
 		EXPECT_EQ(info.capacity_bytes, info.free_bytes);
 		EXPECT_EQ(0, info.capacity_bytes % info.chunk_size);
-		for (j = 0; j < 8; j++)
+		EXPECT_EQ(KVB_POLICY_FIFO, info.policy);
+		EXPECT_EQ(KVB_DEFAULT_HIGH_WATERMARK, info.high_watermark);
+		EXPECT_EQ(KVB_DEFAULT_LOW_WATERMARK, info.low_watermark);
+		EXPECT_EQ(0, info.reserved0);
+		EXPECT_EQ(0, info.nr_evicted);
+		EXPECT_EQ(0, info.evicted_keys);
+		EXPECT_EQ(0, info.reclaimed_bytes);
+		EXPECT_EQ(0, info.space_waits);
+		EXPECT_EQ(0, info.events_lost);
+		for (j = 0; j < 1; j++)
 			EXPECT_EQ(0, info.reserved[j]);
 
 		/* INFO on the control device == STORE_INFO on the store */

@@ -2117,10 +2117,17 @@ static void fz_ctl_bad(struct th *th, struct gen *g)
 		exp_strict(&e, EINVAL, 5);
 		break;
 	case 2:
-		if (chance(th, 50))
-			a.reserved0 = 1;
-		else
-			a.reserved[rnd(th, 4)] = 1;
+		switch (rnd(th, 3)) {
+		case 0:
+			a.policy = KVB_POLICY_LFU + 1 + rnd(th, 100);
+			break;
+		case 1:
+			a.high_watermark = 101 + rnd(th, 100);
+			break;
+		default:
+			a.reserved[rnd(th, 3)] = 1;
+			break;
+		}
 		exp_strict(&e, EINVAL, 5);
 		break;
 	case 3:
