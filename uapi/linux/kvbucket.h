@@ -34,6 +34,7 @@
 #define KVB_FEAT_VOLATILE	_BITULL(1)	/* KVB_ATTACH_VOLATILE */
 #define KVB_FEAT_BUCKET_SCAN	_BITULL(2)	/* KVB_IOC_BUCKET_SCAN */
 #define KVB_FEAT_EVICTION	_BITULL(3)	/* policies, watermarks, events */
+#define KVB_FEAT_URING_CMD	_BITULL(4)	/* io_uring commands, below */
 
 /* Hard limits of this ABI version. */
 #define KVB_MAX_KEY_LEN			1024U
@@ -375,6 +376,23 @@ struct kvb_event {
 #define KVB_EVENT_MAX_LEN(max_keys)					\
 	(sizeof(struct kvb_event) +					\
 	 (__u64)(max_keys) * KVB_KEY_REC_LEN(KVB_MAX_KEY_LEN))
+
+/*
+ * io_uring: OFFLOAD, QUERY and LOAD can also be submitted as
+ * IORING_OP_URING_CMD on a store device's file, on a ring set up with
+ * IORING_SETUP_SQE128. sqe->cmd_op is the ioctl number (KVB_IOC_OFFLOAD,
+ * KVB_IOC_QUERY, KVB_IOC_LOAD; others complete with -ENOTTY) and sqe->cmd
+ * holds a struct kvb_uring_cmd. The command runs asynchronously; its
+ * completion's res is what the ioctl would have returned, and by then the
+ * batch and its descriptors hold the results. The batch, descriptors,
+ * keys and value memory must stay valid until the completion.
+ */
+struct kvb_uring_cmd {
+	__u64 batch;			/* struct kvb_batch in user memory */
+	__u32 flags;			/* 0 */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
 
 #define KVB_IOC_MAGIC		0xB7
 
