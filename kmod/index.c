@@ -149,6 +149,24 @@ void kvb_resv_remove(struct kvb_store *st, struct kvb_resv *r)
 	rhashtable_remove_fast(&st->inflight, &r->node, kvb_resv_params);
 }
 
+/*
+ * Kernel memory of the index: the objects with their objs[] slots, the
+ * hash table's bucket array, and the bucket structures.
+ */
+u64 kvb_index_bytes(struct kvb_store *st)
+{
+	const struct bucket_table *tbl;
+	u64 bytes = READ_ONCE(st->index_obj_bytes);
+
+	rcu_read_lock();
+	tbl = rht_dereference_rcu(st->index.tbl, &st->index);
+	bytes += (u64)tbl->size * sizeof(tbl->buckets[0]);
+	rcu_read_unlock();
+	bytes += READ_ONCE(st->nr_buckets) *
+		 kmalloc_size_roundup(sizeof(struct kvb_bucket));
+	return bytes;
+}
+
 /* Insert a new object (of a pending bucket, or at attach). */
 int kvb_index_insert(struct kvb_store *st, struct kvb_obj *obj)
 {
@@ -173,12 +191,23 @@ void kvb_index_remove(struct kvb_store *st, struct kvb_obj *obj)
 	rhashtable_remove_fast(&st->index, &obj->node, kvb_index_params);
 }
 
+/*
+ * Memory an object of the index costs: its allocation as the slab rounds
+ * it up, and its slot in the bucket's objs[].
+ */
+static u64 kvb_obj_mem(const struct kvb_obj *obj)
+{
+	return kmalloc_size_roundup(struct_size(obj, key, obj->key_len)) +
+	       sizeof(struct kvb_obj *);
+}
+
 /* Count a readable object in its bucket and in the store's totals. */
 void kvb_obj_account(struct kvb_store *st, struct kvb_obj *obj)
 {
 	struct kvb_bucket *b = obj->bucket;
 
 	lockdep_assert_held(&st->index_lock);
+	WRITE_ONCE(st->index_obj_bytes, st->index_obj_bytes + kvb_obj_mem(obj));
 	b->nr_live++;
 	b->live_bytes += obj->value_len;
 	WRITE_ONCE(st->nr_keys, st->nr_keys + 1);
@@ -204,6 +233,7 @@ void kvb_index_drop(struct kvb_store *st, struct kvb_obj *obj)
 		rhashtable_remove_fast(&st->index, &obj->node,
 				       kvb_index_params);
 	WRITE_ONCE(b->objs[obj->idx], NULL);
+	WRITE_ONCE(st->index_obj_bytes, st->index_obj_bytes - kvb_obj_mem(obj));
 	b->nr_live--;
 	b->live_bytes -= obj->value_len;
 	WRITE_ONCE(st->nr_keys, st->nr_keys - 1);

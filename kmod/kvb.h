@@ -161,6 +161,7 @@ struct kvb_store {
 	u64 nr_keys;			/* index_lock; READ_ONCE elsewhere */
 	u64 value_bytes;
 	u64 nr_buckets;
+	u64 index_obj_bytes;		/* index_lock; READ_ONCE elsewhere */
 
 	/* space */
 	spinlock_t space_lock;
@@ -299,6 +300,7 @@ void kvb_index_replace(struct kvb_store *st, struct kvb_obj *old,
 void kvb_index_remove(struct kvb_store *st, struct kvb_obj *obj);
 void kvb_obj_account(struct kvb_store *st, struct kvb_obj *obj);
 void kvb_index_drop(struct kvb_store *st, struct kvb_obj *obj);
+u64 kvb_index_bytes(struct kvb_store *st);
 
 /* bucket.c: bucket life cycle */
 struct kvb_bucket *kvb_bucket_alloc(struct kvb_store *st, u32 nr_objs);

@@ -64,6 +64,7 @@ void kvb_store_reset_index(struct kvb_store *st)
 	st->nr_buckets = 0;
 	st->nr_keys = 0;
 	st->value_bytes = 0;
+	st->index_obj_bytes = 0;
 }
 
 static int kvb_check_limits(const struct kvb_attach *a)
@@ -303,4 +304,5 @@ void kvb_store_fill_info(struct kvb_store *st, struct kvb_store_info *info)
 	info->reclaimed_bytes = READ_ONCE(st->reclaimed_bytes);
 	info->space_waits = atomic64_read(&st->space_waits);
 	info->events_lost = atomic64_read(&st->events_lost);
+	info->index_bytes = kvb_index_bytes(st);
 }

@@ -177,7 +177,7 @@ struct kvb_store_info {
 	__u64 reclaimed_bytes;		/* their space */
 	__u64 space_waits;		/* OFFLOADs that waited for eviction */
 	__u64 events_lost;		/* events readers missed (queue full) */
-	__u64 reserved[1];
+	__u64 index_bytes;		/* kernel memory of the key index */
 };
 
 /* A piece of a value in the caller's memory. */

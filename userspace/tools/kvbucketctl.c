@@ -549,11 +549,13 @@ static void print_info_json(const struct kvb_store_info *in, bool full)
 	printf(",\"policy\":\"%s\",\"high_watermark\":%u"
 	       ",\"low_watermark\":%u,\"nr_evicted\":%" PRIu64
 	       ",\"evicted_keys\":%" PRIu64 ",\"reclaimed_bytes\":%" PRIu64
-	       ",\"space_waits\":%" PRIu64 ",\"events_lost\":%" PRIu64,
+	       ",\"space_waits\":%" PRIu64 ",\"events_lost\":%" PRIu64
+	       ",\"index_bytes\":%" PRIu64,
 	       policy_str(in->policy, pol, sizeof(pol)), in->high_watermark,
 	       in->low_watermark, (uint64_t)in->nr_evicted,
 	       (uint64_t)in->evicted_keys, (uint64_t)in->reclaimed_bytes,
-	       (uint64_t)in->space_waits, (uint64_t)in->events_lost);
+	       (uint64_t)in->space_waits, (uint64_t)in->events_lost,
+	       (uint64_t)in->index_bytes);
 	if (full) {
 		uuid_str(in->uuid, uuid);
 		printf(",\"dev_major\":%u,\"dev_minor\":%u,\"uuid\":\"%s\""
@@ -606,6 +608,7 @@ static void print_eviction(const struct kvb_store_info *in)
 	       (uint64_t)in->space_waits);
 	printf("%-20s %" PRIu64 "\n", "events lost:",
 	       (uint64_t)in->events_lost);
+	print_bytes("index memory:", in->index_bytes);
 }
 
 static void print_totals(const struct kvb_store_info *in)
