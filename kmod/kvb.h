@@ -206,6 +206,10 @@ struct kvb_store {
 	u64 attach_bytes_read;
 	u64 nr_damaged;
 	u64 nr_torn;
+
+	/* value bytes OFFLOAD and LOAD moved, with and without a copy (io.c) */
+	atomic64_t direct_bytes;
+	atomic64_t bounce_bytes;
 };
 
 /* What an open store device file holds (file->private_data). */
@@ -262,6 +266,43 @@ void kvb_io_submit(struct kvb_store *st, struct kvb_io *io, blk_opf_t opf,
 void kvb_io_submit_block(struct kvb_store *st, struct kvb_io *io,
 			 blk_opf_t opf, u64 pos, void *buf);
 int kvb_io_wait(struct kvb_io *io);
+
+/*
+ * io.c, zero copy: the pages of a device range for one I/O, user pages
+ * pinned for direct I/O and bounce pages for the rest.
+ */
+struct kvb_req;
+
+struct kvb_map {
+	struct page **pages;		/* [nr], page i: bytes i * PAGE_SIZE on */
+	unsigned long *user;		/* [nr] bits: pages[i] is a pinned user page */
+	unsigned int nr;
+	bool load;			/* pinned writable, dirtied at release */
+};
+
+int kvb_map_alloc(struct kvb_map *m, size_t bytes, bool load);
+void kvb_map_free(struct kvb_map *m);
+u64 kvb_slice_direct(struct kvb_store *st, u64 p, u64 addr, u64 len,
+		     u64 *start);
+int kvb_map_bounce(struct kvb_map *m, size_t off, size_t len, gfp_t gfp);
+s64 kvb_map_value(struct kvb_store *st, struct kvb_map *m, size_t off,
+		  const struct kvb_req *rq, u32 i, u64 len, gfp_t gfp);
+void kvb_map_copy_in(struct kvb_map *m, size_t off, const void *src,
+		     size_t len);
+int kvb_map_value_in(struct kvb_map *m, size_t off, const struct kvb_req *rq,
+		     u32 i, u32 *crc);
+u32 kvb_map_crc(struct kvb_map *m, size_t off, size_t len);
+int kvb_map_value_out(struct kvb_map *m, size_t off, const struct kvb_req *rq,
+		      u32 i);
+
+/* Count value bytes moved by a call: direct, and copied through bounce pages. */
+static inline void kvb_count_io(struct kvb_store *st, u64 direct, u64 bounce)
+{
+	if (direct)
+		atomic64_add(direct, &st->direct_bytes);
+	if (bounce)
+		atomic64_add(bounce, &st->bounce_bytes);
+}
 
 /* format.c: on-disk structures */
 /*
