@@ -19,6 +19,8 @@ PACKAGES=(
 	fio python3 dmsetup util-linux
 	# building the debug kernel of `make check-debug` from linux-source-6.1
 	flex bison bc libelf-dev libssl-dev
+	# `make bench`: the RocksDB peer (C API), ext4 for the peers, the plot
+	librocksdb-dev e2fsprogs gnuplot-nox
 )
 
 # Debian 12 also ships 6.12 kernels (linux-headers-6.12.N+deb12-amd64,
