@@ -5,8 +5,10 @@
  *  1. reserve: under index_lock, skip keys that are stored (-EEXIST, unless
  *     replacing) or being written by another call (-EBUSY), and reserve
  *     the rest (index.c). Everything that can fail in memory fails here.
- *  2. build: allocate the bucket's chunks and id, copy the values from user
- *     memory into pages, checksumming the copy, and lay out the metadata.
+ *  2. build: allocate the bucket's chunks and id, map the values (pinned
+ *     user pages for their block-aligned blocks, bounce pages filled from
+ *     user memory for the rest: io.c), checksum them, and lay out the
+ *     metadata.
  *  3. write: metadata and values, then (unless volatile) a cache flush and
  *     the commit record with FUA, so that a bucket is durable when the call
  *     returns and a torn one has no valid commit record.
@@ -34,7 +36,9 @@ struct kvb_offload {
 	u32 *desc_of;			/* [n]: descriptor of object j */
 	unsigned long *replacing;	/* [n]: the key was stored before */
 	u32 n;				/* objects reserved */
-	struct kvb_pvec pv;		/* metadata and values */
+	struct kvb_map map;		/* metadata and values */
+	u64 direct;			/* value bytes from user pages */
+	u64 bounce;			/* value bytes copied */
 	u32 meta_len;
 	u64 data_len;			/* meta and values, block aligned */
 };
@@ -206,28 +210,37 @@ static int kvb_build(struct kvb_offload *o)
 	b->seq = kvb_store_next_seq(st);
 	b->ctime_ns = ktime_get_real_ns();
 
-	ret = kvb_pvec_alloc(&o->pv, o->data_len);
+	ret = kvb_map_alloc(&o->map, o->data_len, false);
 	if (ret)
 		return ret;
 
-	/* values first: their checksums go into the object table */
+	/*
+	 * Values first: their checksums go into the object table. Bounce
+	 * pages are zeroed, so that the padding after a value's last byte
+	 * does not write kernel memory to the device; user pages hold whole
+	 * blocks of the value, no padding.
+	 */
 	for (j = 0; j < o->n; j++) {
 		struct kvb_obj *obj = b->objs[j];
-		u32 i = o->desc_of[j], s, crc = KVB_CRC_INIT;
-		size_t pos = obj->value_off;
+		u32 i = o->desc_of[j];
+		s64 direct;
 
-		for (s = rq->slice_off[i]; s < rq->slice_off[i + 1]; s++) {
-			const struct kvb_slice *sl = &rq->slices[s];
-
-			ret = kvb_pvec_copy_from_user(&o->pv, pos,
-						      u64_to_user_ptr(sl->addr),
-						      sl->len, &crc);
-			if (ret)
-				return ret;
-			pos += sl->len;
-		}
-		obj->value_crc = kvb_crc_final(crc);
+		direct = kvb_map_value(st, &o->map, obj->value_off, rq, i,
+				       obj->value_len,
+				       GFP_KERNEL | __GFP_ZERO);
+		if (direct < 0)
+			return direct;
+		o->direct += direct;
+		o->bounce += obj->value_len - direct;
+		ret = kvb_map_value_in(&o->map, obj->value_off, rq, i,
+				       &obj->value_crc);
+		if (ret)
+			return ret;
 	}
+	ret = kvb_map_bounce(&o->map, 0, kvb_blocks_bytes(st, o->meta_len),
+			     GFP_KERNEL | __GFP_ZERO);
+	if (ret)
+		return ret;
 
 	meta = kvzalloc(o->meta_len, GFP_KERNEL);
 	if (!meta)
@@ -265,7 +278,7 @@ static int kvb_build(struct kvb_offload *o)
 	b->meta_crc = kvb_crc(meta, o->meta_len);
 	hdr->hdr_crc = cpu_to_le32(b->hdr_crc);
 	hdr->meta_crc = cpu_to_le32(b->meta_crc);
-	kvb_pvec_copy_in(&o->pv, 0, meta, o->meta_len);
+	kvb_map_copy_in(&o->map, 0, meta, o->meta_len);
 	kvfree(meta);
 	return 0;
 }
@@ -304,7 +317,8 @@ static int kvb_write(struct kvb_offload *o)
 
 	kvb_io_init(&io);
 	blk_start_plug(&plug);
-	kvb_io_submit(st, &io, opf, b->start, o->pv.pages, o->pv.nr);
+	/* metadata and every value: all in flight together */
+	kvb_io_submit(st, &io, opf, b->start, o->map.pages, o->map.nr);
 	if (st->volatile_mode) {
 		/* no ordering: a torn bucket is caught by the value checksums */
 		kvb_io_submit_block(st, &io, opf, commit_pos, commit);
@@ -401,7 +415,7 @@ static void kvb_offload_free(struct kvb_offload *o)
 	kvfree(o->resv);
 	kvfree(o->desc_of);
 	bitmap_free(o->replacing);
-	kvb_pvec_free(&o->pv);
+	kvb_map_free(&o->map);
 }
 
 static int kvb_offload_alloc(struct kvb_offload *o)
@@ -464,6 +478,8 @@ int kvb_offload(struct kvb_store *st, struct kvb_req *rq)
 	if (ret)
 		goto out_unreserve;
 	ret = kvb_write(&o);
+	/* written or not: unpin the user pages, free the bounce pages */
+	kvb_map_free(&o.map);
 	if (ret)
 		goto out_unreserve;
 
@@ -472,6 +488,7 @@ int kvb_offload(struct kvb_store *st, struct kvb_req *rq)
 		kvb_desc_set(&rq->descs[o.desc_of[j]], 0, o.b->objs[j]);
 	rq->batch.bucket_id = o.b->id;
 	rq->batch.nr_done = o.n;
+	kvb_count_io(st, o.direct, o.bounce);
 	kvb_settle_old(st, old, nr_old);
 	kvfree(old);
 	kvb_offload_free(&o);
