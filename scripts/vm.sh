@@ -24,6 +24,9 @@
 #                              booting again on the disks of a previous boot)
 #   KVB_VM_TIMEOUT=3600        seconds before QEMU is killed
 #   KVB_VM_ACCEL=kvm|tcg       skip the accelerator probe (default: probe)
+#   KVB_VM_DISK_CACHE=none     fail instead of falling back to cache=writeback
+#                              when the images' filesystem has no O_DIRECT
+#                              (benchmarks: the host's page cache would lie)
 #   KVB_VM_DIR=build/vm        where images, logs and KVB_OUT live
 #   KVB_VM_KERNEL, KVB_VM_KVER, KVB_VM_MODDIR, KVB_VM_MODULE: boot another
 #     kernel (e.g. a debug build): its bzImage, release, the directory the
@@ -111,6 +114,8 @@ make_disks() {
 	# cache=none is O_DIRECT on the image: check the filesystem takes it.
 	if ! dd if=/dev/zero of="$RUN/odirect-test" bs=4096 count=1 \
 		oflag=direct status=none 2>/dev/null; then
+		[ "${KVB_VM_DISK_CACHE:-}" = none ] &&
+			die "O_DIRECT does not work in $RUN and KVB_VM_DISK_CACHE=none"
 		note "O_DIRECT does not work in $RUN: disks use cache=writeback"
 		cache=writeback
 		aio=threads
