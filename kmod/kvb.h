@@ -244,13 +244,6 @@ void kvb_pvec_free(struct kvb_pvec *pv);
 int kvb_rw_pages(struct kvb_store *st, blk_opf_t opf, u64 pos,
 		 struct page **pages, unsigned int nr);
 int kvb_rw_block(struct kvb_store *st, blk_opf_t opf, u64 pos, void *buf);
-void kvb_pvec_copy_in(struct kvb_pvec *pv, size_t off, const void *src,
-		      size_t len);
-int kvb_pvec_copy_from_user(struct kvb_pvec *pv, size_t off,
-			    const void __user *src, size_t len, u32 *crc);
-int kvb_pvec_copy_to_user(struct kvb_pvec *pv, size_t off, void __user *dst,
-			  size_t len);
-u32 kvb_pvec_crc(struct kvb_pvec *pv, size_t off, size_t len, u32 crc);
 void *kvb_block_alloc(struct kvb_store *st);
 void kvb_block_free(struct kvb_store *st, void *buf);
 
