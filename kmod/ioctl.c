@@ -289,6 +289,22 @@ static long kvb_ioctl_batch(struct kvb_store *st, unsigned int cmd,
 	return ret;
 }
 
+/*
+ * A batch call made as the ioctl makes it, from another context (uring.c):
+ * under io_rwsem, ENODEV once the store is detached. uarg is a user
+ * address of the calling context's mm.
+ */
+long kvb_store_batch(struct kvb_store *st, unsigned int cmd,
+		     struct kvb_batch __user *uarg)
+{
+	long ret;
+
+	down_read(&st->io_rwsem);
+	ret = st->dead ? -ENODEV : kvb_ioctl_batch(st, cmd, uarg);
+	up_read(&st->io_rwsem);
+	return ret;
+}
+
 static long kvb_ioctl_delete_bucket(struct kvb_store *st, void __user *uarg)
 {
 	struct kvb_delete_bucket a;
@@ -438,5 +454,6 @@ const struct file_operations kvb_store_fops = {
 	.poll = kvb_store_poll,
 	.unlocked_ioctl = kvb_store_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.uring_cmd = kvb_store_uring_cmd,
 	.llseek = noop_llseek,
 };

@@ -5,7 +5,8 @@
  * Objects of the module and who owns them:
  *
  *  kvb_store   one attached block device. Reference counted (kref): one
- *              reference for being attached, one per open file.
+ *              reference for being attached, one per open file, one per
+ *              io_uring command in flight (uring.c).
  *  kvb_bucket  one bucket on the device. Reference counted: one reference
  *              while it is in the store's bucket xarray, one per load or
  *              other call working on it. The last reference frees its space
@@ -15,7 +16,8 @@
  *
  * Locks, outermost first:
  *
- *  store->io_rwsem     read by every store ioctl, written by detach
+ *  store->io_rwsem     read by every store ioctl and io_uring command,
+ *                      written by detach
  *  bucket->lock        the bucket's on-disk state: state slots and free
  *                      header writes, and the unlinking that follows them
  *  store->index_lock   every change of the index, of objs[] and of the
@@ -237,6 +239,13 @@ int kvb_store_new_id(struct kvb_store *st, u64 *id);
 
 /* ioctl.c: the store device */
 extern const struct file_operations kvb_store_fops;
+long kvb_store_batch(struct kvb_store *st, unsigned int cmd,
+		     struct kvb_batch __user *uarg);
+
+/* uring.c: OFFLOAD, QUERY and LOAD as io_uring commands */
+int kvb_uring_init(void);
+void kvb_uring_exit(void);
+int kvb_store_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 
 /* io.c: bios */
 int kvb_pvec_alloc(struct kvb_pvec *pv, size_t bytes);

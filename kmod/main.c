@@ -50,7 +50,8 @@ static int kvb_ctl_features(void __user *uarg)
 	f.size = sizeof(f);
 	f.abi_version = KVB_ABI_VERSION;
 	f.features = KVB_FEAT_REPLACE | KVB_FEAT_VOLATILE |
-		     KVB_FEAT_BUCKET_SCAN | KVB_FEAT_EVICTION;
+		     KVB_FEAT_BUCKET_SCAN | KVB_FEAT_EVICTION |
+		     KVB_FEAT_URING_CMD;
 	f.max_key_len = KVB_MAX_KEY_LEN;
 	f.max_slices = KVB_MAX_SLICES;
 	f.max_batch = KVB_MAX_BATCH;
@@ -275,9 +276,18 @@ static int __init kvb_init(void)
 	ret = kvb_sysfs_init();
 	if (ret)
 		return ret;
+	ret = kvb_uring_init();
+	if (ret)
+		goto out_sysfs;
 	ret = misc_register(&kvb_ctl_dev);
 	if (ret)
-		kvb_sysfs_exit();
+		goto out_uring;
+	return 0;
+
+out_uring:
+	kvb_uring_exit();
+out_sysfs:
+	kvb_sysfs_exit();
 	return ret;
 }
 
@@ -294,6 +304,7 @@ static void __exit kvb_exit(void)
 		kvb_store_put(st);
 	}
 	xa_destroy(&kvb_stores);
+	kvb_uring_exit();
 	kvb_sysfs_exit();
 	rcu_barrier();
 }
