@@ -12,6 +12,8 @@
 #   make check-debug  only the debug-kernel lane
 #   make crash-test power-cut test, CUTS=100 cuts (make check runs 20)
 #   make fuzz       kvb_fuzz, CALLS=1000000 calls, in the VM (debug kernel if built)
+#   make bench      kvbucket-bench vs fio, RocksDB and file-per-bucket in the
+#                   VM: build/bench/{table.txt,results.json,throughput.png}
 #   make install    module (depmod), libkvbucket, headers, tools: real hosts
 
 KVER	?= $(shell $(CURDIR)/scripts/kver.sh)
@@ -20,7 +22,7 @@ BUILD	?= $(CURDIR)/build
 
 export KVER KDIR BUILD
 
-.PHONY: all module userspace tests deps lint vm demo check check-debug crash-test fuzz clean install
+.PHONY: all module userspace tests deps lint vm demo check check-debug crash-test fuzz bench clean install
 
 all: module userspace tests
 
@@ -76,6 +78,11 @@ crash-test: all
 CALLS	?= 1000000
 fuzz: all
 	$(CURDIR)/scripts/fuzz.sh $(CALLS) $(or $(SEED),1)
+
+# The benchmark of Documentation/benchmarks.rst, in one boot of the VM
+# (scripts/bench.sh; KVB_BENCH_MB=, KVB_BENCH_QD=, KVB_BENCH_BATCHES=...).
+bench: all
+	$(CURDIR)/scripts/bench.sh
 
 # On a real host: make KVER=$(uname -r) && make KVER=$(uname -r) install.
 # The module goes to /lib/modules/$(KVER)/updates (then depmod), the
