@@ -276,8 +276,8 @@ int kvb_io_wait(struct kvb_io *io);
 struct kvb_req;
 
 struct kvb_map {
-	struct page **pages;		/* [nr], page i: bytes i * PAGE_SIZE on */
-	unsigned long *user;		/* [nr] bits: pages[i] is a pinned user page */
+	struct page **pages;		/* [nr]: page i, bytes i * PAGE_SIZE on */
+	unsigned long *user;		/* [nr] bits: a pinned user page */
 	unsigned int nr;
 	bool load;			/* pinned writable, dirtied at release */
 };
@@ -297,7 +297,7 @@ u32 kvb_map_crc(struct kvb_map *m, size_t off, size_t len);
 int kvb_map_value_out(struct kvb_map *m, size_t off, const struct kvb_req *rq,
 		      u32 i);
 
-/* Count value bytes moved by a call: direct, and copied through bounce pages. */
+/* Count the value bytes a call moved: direct, and through bounce pages. */
 static inline void kvb_count_io(struct kvb_store *st, u64 direct, u64 bounce)
 {
 	if (direct)
