@@ -182,6 +182,64 @@ int kvb_events_wait(struct kvb_events *ev, int timeout_ms);
 int kvb_events_read(struct kvb_events *ev, const struct kvb_event **first);
 void kvb_events_close(struct kvb_events *ev);
 
+/*
+ * io_uring commands (KVB_FEAT_URING_CMD): OFFLOAD, QUERY and LOAD submitted
+ * on an io_uring, so that one thread keeps many batches in flight. Each
+ * does what the synchronous verb of the same name does (same checks, same
+ * per-descriptor results, same errnos); Documentation/abi.rst, "io_uring
+ * commands", has the rules. These verbs only fill an SQE: submitting and
+ * reaping are liburing's (include <liburing.h>; link with liburing, which
+ * `pkg-config --libs kvbucket` names for static links).
+ *
+ * kvb_ring_init: io_uring_queue_init() of a ring with entries SQEs and
+ * IORING_SETUP_SQE128, which the commands need (a struct kvb_uring_cmd
+ * lies past the first 64 bytes of its SQE). Returns 0 or -errno (-EINVAL:
+ * a kernel without SQE128, before 5.19). For other setup flags call
+ * io_uring_queue_init() with IORING_SETUP_SQE128 added; IORING_SETUP_IOPOLL
+ * cannot be used (the commands complete with -EOPNOTSUPP). Release the
+ * ring with io_uring_queue_exit().
+ *
+ * kvb_prep_offload, kvb_prep_query, kvb_prep_load: fill sqe, which must
+ * come from io_uring_get_sqe() on such a ring, with the command, and
+ * batch with count descriptors at descs (flags: KVB_OFFLOAD_REPLACE for
+ * OFFLOAD). user_data is left alone: set it after (io_uring_sqe_set_data),
+ * as with liburing's io_uring_prep_*() verbs. Return 0, or -EINVAL when
+ * sqe, store or batch is NULL (sqe then untouched). On a ring without
+ * SQE128 they would write past the SQE: never do that.
+ *
+ * The batch, the descriptors, their keys, slice arrays and value memory
+ * must stay valid and unchanged from the submission until the completion:
+ * the kernel reads them (and writes the results) while the command runs,
+ * not when it is submitted. Until the completion is reaped the results in
+ * them mean nothing.
+ *
+ * The completion's res is what the ioctl returns: 0, or a negative errno
+ * for the whole batch, such as -ENODEV (store detached), -EFAULT, -EINVAL,
+ * -E2BIG (batch->limit says which limit), -ECANCELED (canceled before it
+ * ran, see abi.rst), -EOPNOTSUPP (a module or ring without io_uring
+ * commands). kvb_cmd_result() turns it into what the synchronous verb
+ * returns: the number of descriptors with status 0, or the negative errno;
+ * for OFFLOAD the new bucket is batch->bucket_id.
+ */
+struct io_uring;
+struct io_uring_sqe;
+
+int kvb_ring_init(struct io_uring *ring, unsigned int entries);
+int kvb_prep_offload(struct io_uring_sqe *sqe, struct kvb_store *store,
+		     struct kvb_batch *batch, struct kvb_obj_desc *descs,
+		     uint32_t count, uint32_t flags);
+int kvb_prep_query(struct io_uring_sqe *sqe, struct kvb_store *store,
+		   struct kvb_batch *batch, struct kvb_obj_desc *descs,
+		   uint32_t count);
+int kvb_prep_load(struct io_uring_sqe *sqe, struct kvb_store *store,
+		  struct kvb_batch *batch, struct kvb_obj_desc *descs,
+		  uint32_t count);
+
+static inline int kvb_cmd_result(const struct kvb_batch *batch, int res)
+{
+	return res < 0 ? res : (int)batch->nr_done;
+}
+
 /* Walking records written by kvb_bucket_keys() and kvb_bucket_scan(). */
 static inline const struct kvb_key_rec *
 kvb_key_rec_next(const struct kvb_key_rec *rec)
