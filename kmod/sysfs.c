@@ -47,6 +47,9 @@ KVB_ATTR_U64(evicted_keys, READ_ONCE(st->evicted_keys));
 KVB_ATTR_U64(reclaimed_bytes, READ_ONCE(st->reclaimed_bytes));
 KVB_ATTR_U64(space_waits, atomic64_read(&st->space_waits));
 KVB_ATTR_U64(events_lost, atomic64_read(&st->events_lost));
+/* value bytes OFFLOAD and LOAD moved: from or into user pages, or copied */
+KVB_ATTR_U64(direct_bytes, atomic64_read(&st->direct_bytes));
+KVB_ATTR_U64(bounce_bytes, atomic64_read(&st->bounce_bytes));
 
 /* "fifo", "lru" or "lfu"; writing one changes the policy at once */
 static ssize_t policy_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -221,6 +224,8 @@ static struct attribute *kvb_store_attrs[] = {
 	&space_waits_attr.attr,
 	&event_queue_bytes_attr.attr,
 	&events_lost_attr.attr,
+	&direct_bytes_attr.attr,
+	&bounce_bytes_attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(kvb_store);
