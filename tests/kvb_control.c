@@ -12,7 +12,7 @@
 #include "kvb_test.h"
 
 #define ALL_FEATURES (KVB_FEAT_REPLACE | KVB_FEAT_VOLATILE | KVB_FEAT_BUCKET_SCAN | \
-		      KVB_FEAT_EVICTION)
+		      KVB_FEAT_EVICTION | KVB_FEAT_URING_CMD)
 
 FIXTURE(ctl) {
 	int ctl;
