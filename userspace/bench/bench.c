@@ -50,6 +50,7 @@ static uint8_t *pattern;
 /* The running workload, shared by its threads. */
 static struct {
 	enum workload w;
+	uint64_t nr_objects;		/* of this workload */
 	uint64_t nr_batches;
 	uint64_t next_batch;		/* atomic: the next batch to start */
 	uint64_t write_base;		/* mixed: first id of its new objects */
@@ -129,7 +130,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: %s [--benchmarks=LIST] [--engine=NAME] [--value_size=SIZE]\n"
 "       [--batch=N] [--threads=N] [--qd=N] [--num=N | --bytes=SIZE]\n"
-"       [--read_pct=P] [--seed=N] [--verify] [--json[=FILE]]\n"
+"       [--queries=N] [--read_pct=P] [--seed=N] [--verify] [--json[=FILE]]\n"
 "       [--device=DEV [--use_existing] [--volatile] [--chunk_size=SIZE]]\n"
 "       [--store=ID] [--dir=DIR]\n"
 "\n"
@@ -143,7 +144,8 @@ static void usage(FILE *f)
 "       fill          offload objects 0..num-1, batch after batch\n"
 "       readrandom    load batches of distinct random objects\n"
 "       readseq       load objects 0..num-1 in order (the fill's batches)\n"
-"       query         query batches of random objects (no value moves)\n"
+"       query         query batches of random objects (no value moves),\n"
+"                     --queries objects in all\n"
 "       mixed         each batch loads random objects (--read_pct %%) or\n"
 "                     offloads new ones; reads need a fill first\n"
 "  --value_size=SIZE  4K..4M, a multiple of 4096 (1M)\n"
@@ -152,6 +154,7 @@ static void usage(FILE *f)
 "  --qd=N             calls in flight per thread, asynchronous engines (1)\n"
 "  --num=N            objects per workload\n"
 "  --bytes=SIZE       or value bytes per workload (256M)\n"
+"  --queries=N        objects looked up by query (--num, at least 16384)\n"
 "  --read_pct=P       mixed: percent of batches that load (50)\n"
 "  --seed=N           random seed (1)\n"
 "  --verify           check every loaded byte\n"
@@ -222,7 +225,7 @@ static void parse_benchmarks(const char *list)
 
 enum {
 	O_BENCHMARKS = 256, O_ENGINE, O_VALUE_SIZE, O_BATCH, O_THREADS, O_QD,
-	O_NUM, O_BYTES, O_READ_PCT, O_SEED, O_VERIFY, O_JSON, O_DEVICE,
+	O_NUM, O_BYTES, O_QUERIES, O_READ_PCT, O_SEED, O_VERIFY, O_JSON, O_DEVICE,
 	O_USE_EXISTING, O_VOLATILE, O_CHUNK_SIZE, O_STORE, O_DIR, O_HELP,
 };
 
@@ -237,6 +240,7 @@ static void parse_args(int argc, char **argv)
 		{ "qd", required_argument, NULL, O_QD },
 		{ "num", required_argument, NULL, O_NUM },
 		{ "bytes", required_argument, NULL, O_BYTES },
+		{ "queries", required_argument, NULL, O_QUERIES },
 		{ "read_pct", required_argument, NULL, O_READ_PCT },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "verify", no_argument, NULL, O_VERIFY },
@@ -285,6 +289,10 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_BYTES:
 			opt.bytes = parse_num("bytes", optarg, 1, 1ULL << 50);
+			break;
+		case O_QUERIES:
+			opt.queries = parse_num("queries", optarg, 1,
+						1ULL << 40);
 			break;
 		case O_READ_PCT:
 			opt.read_pct = parse_num("read_pct", optarg, 0, 100);
@@ -357,6 +365,9 @@ static void parse_args(int argc, char **argv)
 		exit(2);
 	}
 	opt.bytes = opt.num * opt.value_size;
+	/* a lookup is cheap: enough of them to time, whatever the values */
+	if (!opt.queries)
+		opt.queries = opt.num > 16384 ? opt.num : 16384;
 }
 
 /* Per-thread slots: objects, keys and value buffers. */
@@ -423,7 +434,8 @@ static void plan_batch(struct thread_ctx *c, struct bench_slot *s,
 	uint32_t i;
 
 	s->seq = seq;
-	s->count = opt.num - first < opt.batch ? opt.num - first : opt.batch;
+	s->count = run.nr_objects - first < opt.batch ?
+		   run.nr_objects - first : opt.batch;
 	s->res = 0;
 	switch (run.w) {
 	case W_FILL:
@@ -574,7 +586,8 @@ static void run_workload(enum workload w, struct thread_ctx *ctx,
 	int ret;
 
 	run.w = w;
-	run.nr_batches = (opt.num + opt.batch - 1) / opt.batch;
+	run.nr_objects = w == W_QUERY ? opt.queries : opt.num;
+	run.nr_batches = (run.nr_objects + opt.batch - 1) / opt.batch;
 	run.next_batch = 0;
 	if (w == W_MIXED)	/* new objects above those of fill */
 		run.write_base = opt.num * ++mixed_runs;
@@ -678,10 +691,11 @@ static void print_json(FILE *f, const struct result *res, unsigned int n)
 
 	fprintf(f, "{\"program\":\"%s\",\"engine\":\"%s\",\"threads\":%u,"
 		"\"qd\":%u,\"value_size\":%" PRIu64 ",\"batch\":%u,"
-		"\"num\":%" PRIu64 ",\"key_len\":%d,\"seed\":%" PRIu64 ","
+		"\"num\":%" PRIu64 ",\"queries\":%" PRIu64 ","
+		"\"key_len\":%d,\"seed\":%" PRIu64 ","
 		"\"verify\":%s,\"read_pct\":%u,\"results\":[", prog,
 		eng->name, opt.threads, opt.qd, opt.value_size, opt.batch,
-		opt.num, (int)strlen("kvb-bench-") + 14, opt.seed,
+		opt.num, opt.queries, (int)strlen("kvb-bench-") + 14, opt.seed,
 		opt.verify ? "true" : "false", opt.read_pct);
 	for (i = 0; i < n; i++) {
 		const struct result *r = &res[i];

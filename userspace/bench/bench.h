@@ -65,6 +65,7 @@ struct bench_opts {
 	uint32_t qd;
 	uint64_t num;			/* objects per workload */
 	uint64_t bytes;			/* or bytes per workload */
+	uint64_t queries;		/* objects looked up by query */
 	uint32_t read_pct;		/* mixed: percent of batches that load */
 	uint64_t seed;
 	bool verify;			/* check every loaded byte */
