@@ -5,15 +5,18 @@
 # it; Documentation/benchmarks.rst explains the figures). On one device,
 # in this order:
 #
-#   1. fio, sequential O_DIRECT write and read with io_uring, block size =
-#      the bytes of one batch, iodepth = KVB_BENCH_QD ("before"), after one
-#      pass over the whole device so that no run writes to fresh space;
-#   2. kvbucket-bench on the raw device, formatted before every run: the
-#      uring engine from one thread at queue depth QD and the ioctl engine
-#      from QD threads, for each batch size (1 MiB values), for 16 KiB
-#      values in batches of 64 (1 MiB buckets), and for the value-size
-#      sweep at batch 16; index memory from STORE_INFO and /proc/slabinfo;
-#   3. fio again ("after"): the device and the host must not have drifted;
+#   1. one fio pass over the whole device, so that no run writes to space
+#      the host has not allocated yet;
+#   2. for each configuration (1 MiB values in batches of each size, then
+#      16 KiB values in batches of 64, i.e. 1 MiB buckets): fio sequential
+#      O_DIRECT write and read with io_uring, block size = the bytes of one
+#      batch, iodepth = QD ("before"); kvbucket-bench on the raw device,
+#      formatted for each run, with the uring engine from one thread at
+#      queue depth QD and the ioctl engine from QD threads; the same fio
+#      jobs again ("after"). The host's I/O speed drifts (other VMs share
+#      it), so each figure gets its reference from minutes around it;
+#      index memory from STORE_INFO and /proc/slabinfo on the 16 KiB run;
+#   3. the value-size sweep at batch 16 (uring engine), for the plot;
 #   4. mkfs.ext4 on the same device, and the two peers with QD threads:
 #      kvbucket-bench-rocksdb and kvbucket-bench-files (the upstream
 #      file-per-bucket design), for the same configurations;
@@ -29,7 +32,7 @@
 #   KVB_BENCH_MB=256            MiB of values per workload
 #   KVB_BENCH_QD=4              batches in flight (uring depth, threads)
 #   KVB_BENCH_BATCHES="8 16 32" batch sizes with 1 MiB values
-#   KVB_BENCH_VALUES="16K 64K 256K 1M 4M"  value sizes at batch 16 (plot)
+#   KVB_BENCH_VALUES="16K 256K 1M 4M"  value sizes at batch 16 (plot)
 #   KVB_BENCH_PEERS="rocksdb files"        peers to run ("" for none)
 #   KVB_BENCH_PERF=0            1: afterwards, perf profiles of the uring
 #                               engine (1 MiB values, batch 16) on a fresh
@@ -40,7 +43,7 @@ dev=${KVB_BENCH_DEV:-/dev/nvme0n1}
 mb=${KVB_BENCH_MB:-256}
 qd=${KVB_BENCH_QD:-4}
 batches=${KVB_BENCH_BATCHES:-8 16 32}
-values=${KVB_BENCH_VALUES:-16K 64K 256K 1M 4M}
+values=${KVB_BENCH_VALUES:-16K 256K 1M 4M}
 peers=${KVB_BENCH_PEERS-rocksdb files}
 out=${KVB_OUT:?run me in the VM: scripts/bench.sh}/bench
 mnt=/tmp/bench-ext4
@@ -85,15 +88,11 @@ print("bench: %s: %.1f MiB/s" % (sys.argv[2], d["bw_bytes"] / 1048576))' \
 	fi
 }
 
-# fio: the bytes of one batch as block size, for every batch size and
-# for the 16 KiB values (batches of 64 = 1 MiB buckets).
-fio_all() { # before|after
-	local b
-
-	for b in $batches 1; do
-		fio_run "fio-$1-write-b$b" write "${b}M"
-		fio_run "fio-$1-read-b$b" read "${b}M"
-	done
+# fio_pair before|after MIB: the reference of a configuration whose
+# batches hold MIB MiB.
+fio_pair() {
+	fio_run "fio-$1-write-b$2" write "${2}M"
+	fio_run "fio-$1-read-b$2" read "${2}M"
 }
 
 # kvb NAME ENGINE VALUE BATCH WORKLOADS [ARGS...]: a fresh store each time.
@@ -126,17 +125,19 @@ log "device $dev: $(($(blockdev --getsize64 "$dev") >> 20)) MiB;" \
 	cat "/sys/block/${dev#/dev/}/queue/max_hw_sectors_kb"
 } >"$out/guest.txt"
 
-# 1. fio before, after one pass that allocates the whole image on the host.
+# 1. allocate the whole image on the host
 run precondition fio --name=precondition --filename="$dev" --direct=1 \
 	--ioengine=io_uring --rw=write --bs=4M --iodepth="$qd" \
-	--output-format=terse
-fio_all before
+	--output-format=terse >/dev/null
 
-# 2. kvbucket
+# 2. kvbucket, each configuration between two fio pairs
 for b in $batches; do
+	fio_pair before "$b"
 	kvb "kvb-uring-v1M-b$b" uring 1M "$b" "$ALL" --device="$dev"
 	kvb "kvb-ioctl-v1M-b$b" ioctl 1M "$b" "$ALL" --device="$dev"
+	fio_pair after "$b"
 done
+fio_pair before 1
 kvb kvb-ioctl-v16K-b64 ioctl 16K 64 "$ALL" --device="$dev"
 
 # Index memory: the 16 KiB run attaches through kvbucketctl, so that the
@@ -153,15 +154,13 @@ if id=$(kvbucketctl attach "$dev" --format --json |
 else
 	echo "kvb-uring-v16K-b64 attach" >>"$out/failed.txt"
 fi
+fio_pair after 1
 
+# 3. the value-size sweep, for the plot
 for v in $values; do
 	[ "$v" = 1M ] && [[ " $batches " == *" 16 "* ]] && continue
 	kvb "kvb-uring-v$v-b16" uring "$v" 16 "$SWEEP" --device="$dev"
-	kvb "kvb-ioctl-v$v-b16" ioctl "$v" 16 "$SWEEP" --device="$dev"
 done
-
-# 3. fio after
-fio_all after
 
 # 4. the peers on ext4 (no lazy initialisation writing behind the runs)
 if [ -n "$peers" ]; then
@@ -207,5 +206,6 @@ if [ "${KVB_BENCH_PERF:-0}" = 1 ]; then
 	done
 fi
 
-log "done: $(wc -l <"$out/failed.txt") failed, $(wc -l <"$out/skipped.txt") skipped"
+log "done: $(wc -l <"$out/failed.txt") failed," \
+	"$(wc -l <"$out/skipped.txt") skipped"
 [ ! -s "$out/failed.txt" ]

@@ -8,9 +8,9 @@ OUT/results.json and OUT/throughput.png (gnuplot).
 
 Ratios are kvbucket over its reference at the same bytes per call and the
 same number of calls in flight: fio's sequential O_DIRECT io_uring job with
-bs = one batch's bytes and iodepth = QD (the mean of the runs before and
-after kvbucket), and the peers run with QD threads. Under QEMU TCG only
-the ratios mean something.
+bs = one batch's bytes and iodepth = QD (the mean of the runs just before
+and just after that configuration's kvbucket runs), and the peers run with
+QD threads. Under QEMU TCG only the ratios mean something.
 """
 
 import json
@@ -86,10 +86,23 @@ def figure(run, workload):
     return r["objects_s"] if workload == "query" else r["mib_s"]
 
 
+def fio_runs(rw, b):
+    return [fio[k] for k in ("fio-before-%s-b%d" % (rw, b),
+                             "fio-after-%s-b%d" % (rw, b)) if k in fio]
+
+
 def fio_mean(rw, b):
-    v = [fio[k] for k in ("fio-before-%s-b%d" % (rw, b),
-                          "fio-after-%s-b%d" % (rw, b)) if k in fio]
+    v = fio_runs(rw, b)
     return sum(v) / len(v) if v else None
+
+
+def fio_drift(rw, b):
+    """after/before: how far the host moved during the configuration."""
+    v = fio_runs(rw, b)
+    return v[1] / v[0] if len(v) == 2 else None
+
+
+DRIFT = 1.25                    # beyond this either way, the ratio is shaky
 
 
 def ratio(a, b):
@@ -109,6 +122,7 @@ def add_rows(group, value, batch, fio_batch, fio_targets):
         files = figure("files-v%s-b%d" % (value, batch), w)
         uring = figure("kvb-uring-v%s-b%d" % (value, batch), w)
         ref = fio_mean(FIO_REF[w], fio_batch) if w in FIO_REF else None
+        drift = fio_drift(FIO_REF[w], fio_batch) if w in FIO_REF else None
         for eng in ("uring", "ioctl"):
             kvb = figure("kvb-%s-v%s-b%d" % (eng, value, batch), w)
             row = {
@@ -116,6 +130,7 @@ def add_rows(group, value, batch, fio_batch, fio_targets):
                 "engine": eng, "value": value, "batch": batch,
                 "unit": "objects/s" if w == "query" else "MiB/s",
                 "kvbucket": kvb, "fio": ref, "kvb_fio": ratio(kvb, ref),
+                "fio_drift": drift,
                 "rocksdb": rocks, "kvb_rocksdb": ratio(kvb, rocks),
                 "files": files, "kvb_files": ratio(kvb, files),
                 "target": None, "target_met": None,
@@ -148,10 +163,11 @@ def fmt(v, unit="MiB/s"):
     return "%.1f" % v
 
 
-def fmt_ratio(v, minimum=None):
+def fmt_ratio(v, minimum=None, shaky=False):
     if v is None:
         return "-"
-    return "%.2f%s" % (v, "!" if minimum is not None and v < minimum else "")
+    return "%.2f%s%s" % (v, "~" if shaky else "",
+                         "!" if minimum is not None and v < minimum else "")
 
 
 lines = []
@@ -190,7 +206,8 @@ for r in rows:
         "%s %s" % (r["engine"], "qd%d" % qd if r["engine"] == "uring"
                    else "%dt" % qd),
         fmt(r["kvbucket"], r["unit"]), fmt(r["fio"]),
-        fmt_ratio(r["kvb_fio"], fio_min), target,
+        fmt_ratio(r["kvb_fio"], fio_min, r["fio_drift"] is not None and
+                  not 1 / DRIFT <= r["fio_drift"] <= DRIFT), target,
         fmt(r["rocksdb"], r["unit"]), fmt_ratio(r["kvb_rocksdb"], 3.0),
         fmt(r["files"], r["unit"]), fmt_ratio(r["kvb_files"], 1.0)))
     group = r["group"]
@@ -250,7 +267,8 @@ for k in sorted(fio):
         a = fio.get(k.replace("before", "after"))
         if a:
             drift.append("%s %.2f" % (k[len("fio-before-"):], a / fio[k]))
-lines.append("fio after/before kvbucket: " + (", ".join(drift) or "-"))
+lines.append("fio after/before each configuration: " +
+             (", ".join(drift) or "-"))
 drift = []
 for rw in ("write", "read"):
     a, e = fio.get("fio-before-%s-b16" % rw), fio.get("fio-end-%s-b16" % rw)
@@ -278,7 +296,9 @@ lines.append(
         summary["files_1x_met"], summary["files_rows"],
         {True: "met", False: "missed", None: "-"}[summary["index_met"]]))
 lines.append("'!' marks a missed target (kvb/fio as in the target column, "
-             "kvb/RocksDB >= 3, kvb/files >= 1); '-' a run that is missing.")
+             "kvb/RocksDB >= 3, kvb/files >= 1); '~' a kvb/fio whose fio runs "
+             "before and after differ by more than %d%%; '-' a run that is "
+             "missing." % round((DRIFT - 1) * 100))
 skipped = read_lines("skipped.txt")
 failed = read_lines("failed.txt")
 if skipped:

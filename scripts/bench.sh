@@ -5,8 +5,8 @@
 # the test VM on one emulated NVMe disk (cache=none: O_DIRECT on the host,
 # so the host's page cache plays no part):
 #
-#   fio before -> kvbucket-bench (raw device) -> fio after
-#   -> mkfs.ext4 -> RocksDB and file-per-bucket peers
+#   for each configuration: fio before -> kvbucket-bench (raw) -> fio after
+#   then mkfs.ext4 -> RocksDB and file-per-bucket peers -> fio once more
 #
 # (scripts/bench-guest.sh, the part that runs in the VM, says what each
 # step does), then one table of ratios, JSON and a plot in build/bench/:
@@ -20,10 +20,10 @@
 #   KVB_BENCH_MB=256             MiB of values per workload
 #   KVB_BENCH_QD=4               batches in flight: uring depth, threads
 #   KVB_BENCH_BATCHES="8 16 32"  batch sizes with 1 MiB values
-#   KVB_BENCH_VALUES="16K 64K 256K 1M 4M"  value sizes at batch 16
+#   KVB_BENCH_VALUES="16K 256K 1M 4M"  value sizes at batch 16 (plot)
 #   KVB_BENCH_PEERS="rocksdb files"        "" to skip the peers
 #   KVB_BENCH_DISK=4G            size of the emulated NVMe disk
-#   KVB_BENCH_PERF=1             also profile (perf) the uring engine
+#   KVB_BENCH_PERF=1             then profile the uring engine (perf; ~2 min)
 #   KVB_VM_*                     as for scripts/vm.sh (KVB_VM_ACCEL...)
 set -eu
 
@@ -36,7 +36,7 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 export KVB_BENCH_MB=${KVB_BENCH_MB:-256}
 export KVB_BENCH_QD=${KVB_BENCH_QD:-4}
 export KVB_BENCH_BATCHES=${KVB_BENCH_BATCHES:-8 16 32}
-export KVB_BENCH_VALUES=${KVB_BENCH_VALUES:-16K 64K 256K 1M 4M}
+export KVB_BENCH_VALUES=${KVB_BENCH_VALUES:-16K 256K 1M 4M}
 export KVB_BENCH_PEERS=${KVB_BENCH_PEERS-rocksdb files}
 disk=${KVB_BENCH_DISK:-4G}
 
