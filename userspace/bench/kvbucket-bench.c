@@ -5,10 +5,11 @@
  *
  *   ioctl  libkvbucket's synchronous calls: one batch in flight per
  *          thread (--threads for more)
- *   uring  IORING_OP_URING_CMD on the store device (struct kvb_uring_cmd
- *          in <linux/kvbucket.h>): --qd batches in flight per thread.
- *          Needs KVB_FEAT_URING_CMD; without it the engine is skipped
- *          (exit status 77) with a message saying why.
+ *   uring  io_uring commands on the store device, prepared with
+ *          libkvbucket's kvb_ring_init() and kvb_prep_offload/query/load():
+ *          --qd batches in flight per thread. Needs KVB_FEAT_URING_CMD;
+ *          without it the engine is skipped (exit status 77) with a
+ *          message saying why.
  *
  * The store is either attached here (--device, formatted unless
  * --use_existing, detached at the end) or an attached one (--store).
@@ -43,12 +44,6 @@ struct kv_thread {
 	struct io_uring ring;		/* uring */
 	bool ring_ready;
 	struct bench_slot *done;	/* ioctl: the call submit() made */
-};
-
-static const unsigned long ioc_of[] = {
-	[BENCH_OFFLOAD] = KVB_IOC_OFFLOAD,
-	[BENCH_LOAD] = KVB_IOC_LOAD,
-	[BENCH_QUERY] = KVB_IOC_QUERY,
 };
 
 static int kv_attach(const struct bench_opts *o)
@@ -151,7 +146,7 @@ static void kv_thread_exit(struct bench_thread *t)
 	free(kt);
 }
 
-/* Descriptors and the batch header for the slot's objects. */
+/* Descriptors for the slot's objects. */
 static struct kv_slot *kv_prep(struct bench_slot *s)
 {
 	struct kv_slot *ks = s->priv;
@@ -165,10 +160,6 @@ static struct kv_slot *kv_prep(struct bench_slot *s)
 		kvb_desc_init(&ks->descs[i], o->key, o->key_len,
 			      data ? &ks->slices[i] : NULL, data ? 1 : 0);
 	}
-	memset(&ks->batch, 0, sizeof(ks->batch));
-	ks->batch.size = sizeof(ks->batch);
-	ks->batch.count = s->count;
-	ks->batch.descs = (uint64_t)(uintptr_t)ks->descs;
 	return ks;
 }
 
@@ -246,11 +237,11 @@ static int uring_thread_init(struct bench_thread *t)
 	if (ret < 0)
 		return ret;
 	kt = t->priv;
-	/* the 80-byte command area needs 128-byte SQEs */
-	ret = io_uring_queue_init(t->qd, &kt->ring, IORING_SETUP_SQE128);
+	/* a ring of 128-byte SQEs, which the commands need */
+	ret = kvb_ring_init(&kt->ring, t->qd);
 	if (ret < 0) {
-		bench_err("engine uring skipped: io_uring_queue_init with "
-			  "IORING_SETUP_SQE128: %s", strerror(-ret));
+		bench_err("engine uring skipped: kvb_ring_init: %s",
+			  strerror(-ret));
 		return ret == -EINVAL || ret == -ENOSYS ? -EOPNOTSUPP : ret;
 	}
 	kt->ring_ready = true;
@@ -262,19 +253,28 @@ static int uring_submit(struct bench_thread *t, struct bench_slot *s)
 	struct kv_slot *ks = kv_prep(s);
 	struct kv_thread *kt = t->priv;
 	struct io_uring_sqe *sqe;
-	struct kvb_uring_cmd *cmd;
 	int ret;
 
 	/* never NULL: the ring has qd entries and at most qd are in flight */
 	sqe = io_uring_get_sqe(&kt->ring);
 	if (!sqe)
 		return -EBUSY;
-	memset(sqe, 0, 2 * sizeof(*sqe));	/* an SQE128 entry */
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = kvb_store_fd(kv.st);
-	sqe->cmd_op = ioc_of[s->op];
-	cmd = (struct kvb_uring_cmd *)sqe->cmd;
-	cmd->batch = (uint64_t)(uintptr_t)&ks->batch;
+	switch (s->op) {
+	case BENCH_OFFLOAD:
+		ret = kvb_prep_offload(sqe, kv.st, &ks->batch, ks->descs,
+				       s->count, 0);
+		break;
+	case BENCH_LOAD:
+		ret = kvb_prep_load(sqe, kv.st, &ks->batch, ks->descs,
+				    s->count);
+		break;
+	default:
+		ret = kvb_prep_query(sqe, kv.st, &ks->batch, ks->descs,
+				     s->count);
+		break;
+	}
+	if (ret < 0)
+		return ret;
 	io_uring_sqe_set_data(sqe, s);
 	ret = io_uring_submit(&kt->ring);
 	return ret < 0 ? ret : 0;
@@ -293,7 +293,8 @@ static int uring_reap(struct bench_thread *t, struct bench_slot **done)
 	if (ret < 0)
 		return ret;
 	s = io_uring_cqe_get_data(cqe);
-	kv_complete(s, cqe->res);
+	kv_complete(s, kvb_cmd_result(&((struct kv_slot *)s->priv)->batch,
+				      cqe->res));
 	io_uring_cqe_seen(&kt->ring, cqe);
 	*done = s;
 	return 0;
