@@ -20,7 +20,7 @@ bindir=${KVB_TEST_BIN:-$root/build/tests}
 per_test_timeout=${KVB_TEST_TIMEOUT:-600}
 
 # the order of tests/Makefile: cheap and basic first
-order=(kvb_control kvb_data kvb_zerocopy kvb_buckets kvb_persist kvb_logwrites kvb_faults kvb_concurrency kvb_uring kvb_tools
+order=(kvb_control kvb_data kvb_zerocopy kvb_buckets kvb_evict kvb_persist kvb_logwrites kvb_faults kvb_concurrency kvb_uring kvb_tools
 	"kvb_fuzz --calls 20000" "kvb_stress --seconds 20")
 
 if [ $# -gt 0 ]; then
