@@ -226,22 +226,31 @@ int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys,
 		return ret;
 
 	mutex_lock(&st->index_lock);
+	/*
+	 * Lookups find a key only in a live bucket: marking it dead hides
+	 * every key at once. An eviction's event is queued in the same
+	 * ev_lock section, so that whoever no longer finds a key can read
+	 * the event, and whoever read the event no longer finds the key.
+	 */
+	if (ev) {
+		for (i = 0; i < b->nr_objs; i++)
+			if (b->objs[i])
+				kvb_event_add_key(ev, b->objs[i]);
+		kvb_event_queue(st, ev, b);
+	} else {
+		WRITE_ONCE(b->state, KVB_BUCKET_DEAD);
+	}
 	for (i = 0; i < b->nr_objs; i++) {
 		struct kvb_obj *obj = b->objs[i];
 
 		if (!obj)
 			continue;
-		if (ev)
-			kvb_event_add_key(ev, obj);
 		kvb_index_drop(st, obj);
 		kfree_rcu(obj, rcu);
 		n++;
 	}
-	WRITE_ONCE(b->state, KVB_BUCKET_DEAD);
 	xa_erase(&st->buckets, b->id);
 	WRITE_ONCE(st->nr_buckets, st->nr_buckets - 1);
-	if (ev)
-		kvb_event_queue(st, ev, b->id);
 	mutex_unlock(&st->index_lock);
 	kvb_space_dying(st, b->len, true);
 

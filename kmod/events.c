@@ -125,19 +125,23 @@ static void kvb_ev_drop_oldest(struct kvb_store *st, struct list_head *drop)
 }
 
 /*
- * Queue a filled record, taking over the caller's reference. Called with
- * index_lock held, right after the keys left the index, so that events
- * come in the order of the index changes.
+ * Queue the filled record of evicting bucket b, taking over the caller's
+ * reference, and mark b dead in the same ev_lock section: a reader takes
+ * ev_lock to see the record, so once it does, lookups of b's keys fail;
+ * and a lookup that failed because b is dead is followed by any reader's
+ * seeing the record. Called with index_lock held, so events come in the
+ * order of the index changes.
  */
 void kvb_event_queue(struct kvb_store *st, struct kvb_event_buf *buf,
-		     u64 bucket_id)
+		     struct kvb_bucket *b)
 {
 	struct kvb_event_buf *old, *tmp;
 	LIST_HEAD(drop);
 
 	lockdep_assert_held(&st->index_lock);
-	buf->ev.bucket_id = bucket_id;
+	buf->ev.bucket_id = b->id;
 	spin_lock(&st->ev_lock);
+	WRITE_ONCE(b->state, KVB_BUCKET_DEAD);
 	while (st->ev_first < st->ev_next &&
 	       (st->ev_next - st->ev_first >= KVB_EVENT_SLOTS ||
 		st->ev_bytes + buf->ev.rec_len > st->ev_max_bytes))

@@ -419,7 +419,7 @@ struct kvb_event_buf *kvb_event_alloc(u32 nr_keys, u64 key_bytes,
 void kvb_event_put(struct kvb_event_buf *buf);
 void kvb_event_add_key(struct kvb_event_buf *buf, const struct kvb_obj *obj);
 void kvb_event_queue(struct kvb_store *st, struct kvb_event_buf *buf,
-		     u64 bucket_id);
+		     struct kvb_bucket *b);
 void kvb_events_open(struct kvb_file *f);
 ssize_t kvb_events_read(struct kvb_file *f, char __user *ubuf, size_t len,
 			bool nonblock);

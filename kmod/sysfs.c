@@ -84,10 +84,8 @@ static ssize_t kvb_wm_store(struct kobject *kobj, const char *buf,
 	u32 val;
 	int ret;
 
-	ret = kstrtou32(buf, 10, &val);
-	if (ret)
-		return ret;
-	if (!val)
+	/* out of range (ERANGE) is as invalid as zero */
+	if (kstrtou32(buf, 10, &val) || !val)
 		return -EINVAL;
 	if (high)
 		p.high_watermark = val;
@@ -141,12 +139,8 @@ static ssize_t event_queue_bytes_store(struct kobject *kobj,
 {
 	struct kvb_store *st = kvb_sysfs_store(kobj);
 	u64 val;
-	int ret;
 
-	ret = kstrtou64(buf, 0, &val);
-	if (ret)
-		return ret;
-	if (!val || val > KVB_MAX_EVENT_BYTES)
+	if (kstrtou64(buf, 0, &val) || !val || val > KVB_MAX_EVENT_BYTES)
 		return -EINVAL;
 	spin_lock(&st->ev_lock);
 	st->ev_max_bytes = val;		/* applies from the next event */
