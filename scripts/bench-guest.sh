@@ -77,7 +77,7 @@ run() {
 fio_run() {
 	run "$1" fio --name="$1" --filename="$dev" --direct=1 \
 		--ioengine=io_uring --rw="$2" --bs="$3" --iodepth="$qd" \
-		--size="${4:-${mb}M}" --output-format=json \
+		--size="${4:-${mb}M}" --output-format=json --eta=never \
 		--output="$out/$1.json"
 	if [ -f "$out/$1.json" ]; then
 		python3 -c 'import json,sys
@@ -127,7 +127,7 @@ log "device $dev: $(($(blockdev --getsize64 "$dev") >> 20)) MiB;" \
 
 # 1. allocate the whole image on the host
 run precondition fio --name=precondition --filename="$dev" --direct=1 \
-	--ioengine=io_uring --rw=write --bs=4M --iodepth="$qd" \
+	--ioengine=io_uring --rw=write --bs=4M --iodepth="$qd" --eta=never \
 	--output-format=terse >/dev/null
 
 # 2. kvbucket, each configuration between two fio pairs
