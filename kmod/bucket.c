@@ -246,7 +246,7 @@ int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys,
 		if (!obj)
 			continue;
 		kvb_index_drop(st, obj);
-		kfree_rcu(obj, rcu);
+		kfree_rcu_mightsleep(obj);
 		n++;
 	}
 	xa_erase(&st->buckets, b->id);

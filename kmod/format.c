@@ -545,7 +545,7 @@ int kvb_index_build(struct kvb_store *st)
 			cur = kvb_index_lookup(st, obj->key, obj->key_len);
 			if (cur) {
 				kvb_index_drop(st, cur);
-				kfree_rcu(cur, rcu);
+				kfree_rcu_mightsleep(cur);
 			}
 			ret = kvb_index_insert(st, obj);
 			if (ret)

@@ -218,7 +218,7 @@ void kvb_obj_account(struct kvb_store *st, struct kvb_obj *obj)
  * Make a readable object unreadable: out of the index and out of its
  * bucket. When an OFFLOAD in flight is replacing the key, its pending
  * object takes the slot in the index, so that its commit finds the key
- * already there. The caller frees obj with kfree_rcu() afterwards.
+ * already there. The caller frees obj with kfree_rcu_mightsleep() afterwards.
  */
 void kvb_index_drop(struct kvb_store *st, struct kvb_obj *obj)
 {

@@ -12,7 +12,9 @@
  *              other call working on it. The last reference frees its space
  *              on the device and the structure (after an RCU grace period).
  *  kvb_obj     one readable key. In the store's index (rhashtable), and in
- *              its bucket's objs[] slot. Freed after an RCU grace period.
+ *              its bucket's objs[] slot. Freed after an RCU grace period
+ *              with kfree_rcu_mightsleep(): no rcu_head, so that an object
+ *              with a key of up to 32 bytes fits in 64 bytes.
  *
  * Locks, outermost first:
  *
@@ -99,7 +101,6 @@ struct kvb_obj {
 	u32 value_crc;
 	u16 key_len;
 	u16 idx;		/* slot in bucket->objs */
-	struct rcu_head rcu;
 	u8 key[];
 };
 

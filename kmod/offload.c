@@ -167,7 +167,7 @@ static void kvb_unreserve(struct kvb_offload *o)
 		if (kvb_index_lookup(st, obj->key, obj->key_len) == obj)
 			kvb_index_remove(st, obj);
 		o->b->objs[j] = NULL;
-		kfree_rcu(obj, rcu);
+		kfree_rcu_mightsleep(obj);
 	}
 	o->n = 0;
 	mutex_unlock(&st->index_lock);
@@ -369,7 +369,7 @@ static void kvb_commit(struct kvb_offload *o, struct kvb_bucket **old,
 				kvb_index_drop(st, cur);
 				refcount_inc(&cur->bucket->ref);
 				old[(*nr_old)++] = cur->bucket;
-				kfree_rcu(cur, rcu);
+				kfree_rcu_mightsleep(cur);
 			}
 		}
 		kvb_obj_account(st, obj);

@@ -60,7 +60,7 @@ static void kvb_remove_group(struct kvb_store *st, struct kvb_req *rq,
 		d->offset = b->start + obj->value_off;
 		rq->batch.nr_done++;
 		kvb_index_drop(st, obj);
-		kfree_rcu(obj, rcu);
+		kfree_rcu_mightsleep(obj);
 	}
 	mutex_unlock(&st->index_lock);
 	ret = kvb_bucket_settle(b);
