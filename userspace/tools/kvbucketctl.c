@@ -843,7 +843,7 @@ static int cmd_features(int argc, char **argv)
 	if (opt.json) {
 		printf("{\"abi_version\":%u,\"features\":%" PRIu64
 		       ",\"replace\":%s,\"volatile\":%s,\"bucket_scan\":%s"
-		       ",\"eviction\":%s"
+		       ",\"eviction\":%s,\"uring_cmd\":%s"
 		       ",\"max_key_len\":%u,\"max_slices\":%u,\"max_batch\":%u"
 		       ",\"max_keys_per_bucket\":%u,\"max_bucket_bytes\":%"
 		       PRIu64 "}\n", f.abi_version, (uint64_t)f.features,
@@ -851,17 +851,19 @@ static int cmd_features(int argc, char **argv)
 		       f.features & KVB_FEAT_VOLATILE ? "true" : "false",
 		       f.features & KVB_FEAT_BUCKET_SCAN ? "true" : "false",
 		       f.features & KVB_FEAT_EVICTION ? "true" : "false",
+		       f.features & KVB_FEAT_URING_CMD ? "true" : "false",
 		       f.max_key_len, f.max_slices, f.max_batch,
 		       f.max_keys_per_bucket, (uint64_t)f.max_bucket_bytes);
 		return 0;
 	}
 	printf("%-20s %u\n", "abi version:", f.abi_version);
-	printf("%-20s 0x%" PRIx64 "%s%s%s%s\n", "features:",
+	printf("%-20s 0x%" PRIx64 "%s%s%s%s%s\n", "features:",
 	       (uint64_t)f.features,
 	       f.features & KVB_FEAT_REPLACE ? " replace" : "",
 	       f.features & KVB_FEAT_VOLATILE ? " volatile" : "",
 	       f.features & KVB_FEAT_BUCKET_SCAN ? " bucket-scan" : "",
-	       f.features & KVB_FEAT_EVICTION ? " eviction" : "");
+	       f.features & KVB_FEAT_EVICTION ? " eviction" : "",
+	       f.features & KVB_FEAT_URING_CMD ? " uring-cmd" : "");
 	printf("%-20s %u\n", "max key length:", f.max_key_len);
 	printf("%-20s %u\n", "max slices:", f.max_slices);
 	printf("%-20s %u\n", "max batch:", f.max_batch);
