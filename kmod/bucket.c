@@ -233,10 +233,18 @@ int kvb_bucket_kill(struct kvb_bucket *b, u32 *nr_keys,
 	 * the event, and whoever read the event no longer finds the key.
 	 */
 	if (ev) {
-		for (i = 0; i < b->nr_objs; i++)
-			if (b->objs[i])
-				kvb_event_add_key(ev, b->objs[i]);
+		for (i = 0; i < b->nr_objs; i++) {
+			if (!b->objs[i])
+				continue;
+			kvb_event_add_key(ev, b->objs[i]);
+			n++;
+		}
+		/* counted before the event is seen (only the work item writes) */
+		WRITE_ONCE(st->nr_evicted, st->nr_evicted + 1);
+		WRITE_ONCE(st->evicted_keys, st->evicted_keys + n);
+		WRITE_ONCE(st->reclaimed_bytes, st->reclaimed_bytes + b->len);
 		kvb_event_queue(st, ev, b);
+		n = 0;
 	} else {
 		WRITE_ONCE(b->state, KVB_BUCKET_DEAD);
 	}

@@ -248,7 +248,7 @@ static int kvb_evict_one(struct kvb_store *st, u64 id, u32 policy)
 {
 	struct kvb_event_buf *ev;
 	struct kvb_bucket *b;
-	u64 key_bytes, len;
+	u64 key_bytes;
 	u32 nr_keys;
 	int ret;
 
@@ -266,15 +266,11 @@ static int kvb_evict_one(struct kvb_store *st, u64 id, u32 policy)
 		ret = -ENOMEM;
 		goto out;
 	}
-	len = b->len;
-	ret = kvb_bucket_kill(b, &nr_keys, ev);
+	ret = kvb_bucket_kill(b, NULL, ev);
 	if (ret) {
 		kvb_event_put(ev);
 		goto out;
 	}
-	WRITE_ONCE(st->nr_evicted, st->nr_evicted + 1);
-	WRITE_ONCE(st->evicted_keys, st->evicted_keys + nr_keys);
-	WRITE_ONCE(st->reclaimed_bytes, st->reclaimed_bytes + len);
 	ret = 1;
 out:
 	mutex_unlock(&b->lock);

@@ -186,7 +186,7 @@ struct kvb_store {
 	int reclaim_err;		/* last eviction failure, READ_ONCE */
 	u64 epoch_bytes;		/* written since the LFU epoch began; index_lock */
 	u64 lfu_epoch;			/* READ_ONCE */
-	u64 nr_evicted;			/* written by the work item only */
+	u64 nr_evicted;			/* the work item, under index_lock */
 	u64 evicted_keys;
 	u64 reclaimed_bytes;
 	atomic64_t space_waits;
