@@ -31,8 +31,28 @@
  * that calls are using. At every epoch (and at the end) all threads stop,
  * the store is detached, `kvbucket-inspect --check DEV` must pass, it is
  * re-attached and every key is verified against the model and its value.
+ *
+ * Eviction: KVB_IOC_SET_POLICY and the sysfs files policy, high_watermark,
+ * low_watermark and event_queue_bytes are fuzzed too (serialised by a
+ * lock, so that the outcome of each call, and "nothing changed" after a
+ * failure, is exact), and valid calls lower the watermarks enough for the
+ * store to evict. Owned keys then disappear, so the model follows the
+ * eviction events: each attachment has an event fd, opened right after
+ * ATTACH (at a high watermark of 100 %, so nothing is evicted before it
+ * exists), read without blocking after every call under a lock, its
+ * records checked (seq without gaps, structure, policy) and dispatched to
+ * the threads owning the keys. As in kvb_stress, an owned key in an
+ * evicted bucket must be in its event, a -ENOENT for a key the model has
+ * (or an OFFLOAD without REPLACE storing it) must be explained by an event
+ * read right after the call, and REPLACE may have raced with the eviction
+ * of the old bucket. read() and poll() of that fd are fuzzed as well
+ * (lengths 0, tiny, exact, large; unwritable, read-only and partly mapped
+ * buffers; blocking after poll() said POLLIN), every record that comes
+ * back is dispatched, and a second, lagging reader per attachment must
+ * read the same records.
  */
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -54,7 +74,11 @@
 /* store limits chosen at format time: small so that they are cheap to probe */
 #define FZ_MAX_KEYS	64U
 #define FZ_MAX_BYTES	(4ULL << 20)
-#define FZ_CHUNK	(64U << 10)
+/*
+ * 256 KiB chunks: the buckets of the threads' rings then take a few
+ * percent of the device, so that the lowest watermarks (2 %) evict.
+ */
+#define FZ_CHUNK	(256U << 10)
 
 #define NK		48	/* model keys per thread */
 #define NJ		24	/* private-ish junk keys per thread */
@@ -68,13 +92,24 @@ enum { ABSENT, PRESENT, UNKNOWN };
 
 enum {
 	C_FEATURES, C_ATTACH, C_DETACH, C_LIST, C_INFO, C_OFFLOAD, C_QUERY,
-	C_LOAD, C_REMOVE, C_DELETE, C_KEYS, C_SCAN, C_SINFO, C_RANDOM, C_NR
+	C_LOAD, C_REMOVE, C_DELETE, C_KEYS, C_SCAN, C_SINFO, C_POLICY,
+	C_SYSFS, C_READ, C_RANDOM, C_NR
 };
 
 static const char *const cname[C_NR] = {
 	"GET_FEATURES", "ATTACH", "DETACH", "LIST", "INFO", "OFFLOAD", "QUERY",
 	"LOAD", "REMOVE", "DELETE_BUCKET", "BUCKET_KEYS", "BUCKET_SCAN",
-	"STORE_INFO", "random-ioctl",
+	"STORE_INFO", "SET_POLICY", "sysfs-write", "read/poll",
+	"random-ioctl",
+};
+
+static const char *const polname[] = { "default", "fifo", "lru", "lfu" };
+
+/* what the event fd said about one eviction, by seq */
+struct evlog {
+	uint64_t bucket, value_bytes;
+	uint32_t nr_keys, crc;		/* crc32c of its key records */
+	uint32_t rec_len;
 };
 
 /* one attachment of the store */
@@ -86,6 +121,16 @@ struct gen {
 	_Atomic int detaching;	/* set before DETACH is called */
 	_Atomic int dead;	/* set once DETACH returned */
 	int extra_fd;
+	/* eviction events (G.ev_lock): the model's reader and a lagging one */
+	int ev_fd, lag_fd;
+	uint64_t ev_seq, lag_seq;	/* next seq each must read */
+	bool ev_eof;
+	struct evlog *log;		/* [seq - 1] */
+	size_t nlog, caplog;
+	_Atomic unsigned int polmask;	/* policies it had */
+	/* policy, watermarks, event_queue_bytes in force (G.pol_lock) */
+	uint32_t pol, hi, lo;
+	uint64_t evq;
 };
 
 struct mkey {
@@ -94,6 +139,22 @@ struct mkey {
 	int state;
 	uint64_t vlen, bucket;
 	uint64_t last_call;	/* for diagnostics: last call that changed it */
+	/*
+	 * ghost: an eviction event of bucket ghost may still name the key
+	 * (the current call replaced it, or stored it again after an
+	 * eviction); ghost_need: it must. suspect: the current call got
+	 * -ENOENT for it while the model has it: an event must say why.
+	 */
+	uint64_t ghost, ghost_vlen;
+	bool ghost_need, suspect;
+};
+
+/* an eviction as the thread owning keys of it gets it */
+struct inev {
+	uint64_t seq, bucket;
+	uint32_t n;			/* owned keys in it */
+	int16_t m[NK];
+	uint64_t vlen[NK];
 };
 
 struct th {
@@ -120,6 +181,10 @@ struct th {
 	char what[256];
 	uint64_t badaddr;
 	int kind[NK];
+	/* evictions of its keys not applied yet (G.ev_lock) */
+	struct inev *inbox;
+	size_t nin, capin;
+	uint64_t own_evicted, explained;
 };
 
 #define RO_LEN		(1U << 20)
@@ -155,6 +220,16 @@ static struct {
 	_Atomic uint64_t remaps, reattaches, verifies;
 	_Atomic int findings_delete_ro;
 	uint8_t *unmapped;		/* a page inside no mapping */
+	/* eviction events: the attachment whose event fd the model reads */
+	pthread_mutex_t ev_lock;
+	struct gen *ev_gen;
+	uint8_t *evbuf;
+	uint64_t evictions, evicted_keys, lag_records, lag_lost;
+	/* SET_POLICY and sysfs writes, and re-attaches, one at a time */
+	pthread_mutex_t pol_lock;
+	uint64_t rng_r;
+	_Atomic uint64_t eagain, eintr;
+	uint64_t rd_ok, rd_eagain, rd_emsgsize, rd_efault;	/* G.ev_lock */
 } G;
 
 static struct th *TH[MAX_THREADS];
@@ -247,6 +322,7 @@ static int cidx(unsigned long cmd)
 	case KVB_IOC_BUCKET_KEYS: return C_KEYS;
 	case KVB_IOC_BUCKET_SCAN: return C_SCAN;
 	case KVB_IOC_STORE_INFO: return C_SINFO;
+	case KVB_IOC_SET_POLICY: return C_POLICY;
 	}
 	return C_RANDOM;
 }
@@ -526,6 +602,415 @@ static uint32_t junk_key(struct th *th, uint8_t *buf)
 			buf[0] = 'r';
 		return len;
 	}
+}
+
+/* ---- eviction events ---------------------------------------------------- */
+
+#define EVBUF		(1U << 20)	/* > KVB_EVENT_MAX_LEN(200) */
+#define EOF_WAIT_MS	60000		/* bound for end of file after DETACH */
+
+/* The model key (and *t, its thread) an evicted key is, or -1: junk. */
+static int ev_owner(const uint8_t *key, uint32_t klen, int *t)
+{
+	char buf[32];
+	uint32_t len = klen < sizeof(buf) - 1 ? klen : sizeof(buf) - 1;
+	int n;
+
+	if (!klen || key[0] != 'm')
+		return -1;
+	memcpy(buf, key, len);
+	buf[len] = 0;
+	if (sscanf(buf, "m%d:%d:", t, &n) != 2 || *t < 0 ||
+	    *t >= G.nthreads || n < 0 || n >= NK)
+		return -1;
+	if (TH[*t]->mk[n].klen != klen || memcmp(TH[*t]->mk[n].key, key, klen))
+		return -1;
+	return n;
+}
+
+static void ev_push(struct th *th, const struct inev *ie)
+{
+	if (th->nin == th->capin) {
+		th->capin = th->capin ? 2 * th->capin : 64;
+		th->inbox = realloc(th->inbox, th->capin * sizeof(*th->inbox));
+		if (!th->inbox) {
+			perror("realloc");
+			exit(1);
+		}
+	}
+	th->inbox[th->nin++] = *ie;
+}
+
+/* One EVICT record of g's model reader (its header in *e). G.ev_lock. */
+static void ev_evict_rec(struct gen *g, const uint8_t *rec,
+			 const struct kvb_event *e)
+{
+	static struct inev ie[MAX_THREADS];
+	const uint8_t *p = rec + sizeof(*e), *end = rec + e->rec_len;
+	unsigned int mask = atomic_load(&g->polmask);
+	uint64_t bytes = 0;
+	uint32_t j;
+	int t;
+
+	if (e->seq != g->ev_seq)
+		fail(NULL, "store %u: event seq %llu, expected %llu", g->id,
+		     (unsigned long long)e->seq,
+		     (unsigned long long)g->ev_seq);
+	g->ev_seq = e->seq + 1;
+	if (e->policy < KVB_POLICY_FIFO || e->policy > KVB_POLICY_LFU ||
+	    !(mask & (1U << e->policy)))
+		fail(NULL, "store %u: event seq %llu: policy %u, the store had %#x",
+		     g->id, (unsigned long long)e->seq, e->policy, mask);
+	if (!e->bucket_id || e->nr_lost || e->reserved[0] || e->reserved[1])
+		fail(NULL, "store %u: event seq %llu: bucket %llu, nr_lost %llu, reserved %#llx %#llx",
+		     g->id, (unsigned long long)e->seq,
+		     (unsigned long long)e->bucket_id,
+		     (unsigned long long)e->nr_lost,
+		     (unsigned long long)e->reserved[0],
+		     (unsigned long long)e->reserved[1]);
+	for (t = 0; t < G.nthreads; t++) {
+		ie[t].seq = e->seq;
+		ie[t].bucket = e->bucket_id;
+		ie[t].n = 0;
+	}
+	for (j = 0; j < e->nr_keys; j++) {
+		struct kvb_key_rec kr;
+		uint64_t rl, x;
+		int m;
+
+		if (end - p < (long)sizeof(kr)) {
+			fail(NULL, "store %u: event seq %llu: key record %u beyond rec_len %u",
+			     g->id, (unsigned long long)e->seq, j, e->rec_len);
+			return;
+		}
+		memcpy(&kr, p, sizeof(kr));
+		rl = KVB_KEY_REC_LEN(kr.key_len);
+		if (!kr.key_len || kr.key_len > KVB_MAX_KEY_LEN ||
+		    kr.reserved0 || !kr.value_len || rl > (uint64_t)(end - p)) {
+			fail(NULL, "store %u: event seq %llu: bad key record %u: key_len %u reserved0 %u value_len %llu",
+			     g->id, (unsigned long long)e->seq, j, kr.key_len,
+			     kr.reserved0, (unsigned long long)kr.value_len);
+			return;
+		}
+		for (x = sizeof(kr) + kr.key_len; x < rl; x++)
+			if (p[x])
+				fail(NULL, "store %u: event seq %llu: key record %u: padding not zero",
+				     g->id, (unsigned long long)e->seq, j);
+		bytes += kr.value_len;
+		m = ev_owner(p + sizeof(kr), kr.key_len, &t);
+		if (m >= 0 && ie[t].n < NK) {
+			ie[t].m[ie[t].n] = m;
+			ie[t].vlen[ie[t].n] = kr.value_len;
+			ie[t].n++;
+		}
+		p += rl;
+	}
+	if (p != end || bytes != e->value_bytes)
+		fail(NULL, "store %u: event seq %llu: key records end at %ld of %u, value bytes %llu/%llu",
+		     g->id, (unsigned long long)e->seq, (long)(p - rec),
+		     e->rec_len, (unsigned long long)bytes,
+		     (unsigned long long)e->value_bytes);
+	if (g->nlog == g->caplog) {
+		g->caplog = g->caplog ? 2 * g->caplog : 256;
+		g->log = realloc(g->log, g->caplog * sizeof(*g->log));
+		if (!g->log) {
+			perror("realloc");
+			exit(1);
+		}
+	}
+	if (g->nlog == e->seq - 1)
+		g->log[g->nlog++] = (struct evlog){
+			e->bucket_id, e->value_bytes, e->nr_keys,
+			kvb_crc32c(0, rec + sizeof(*e), e->rec_len - sizeof(*e)),
+			e->rec_len,
+		};
+	G.evictions++;
+	G.evicted_keys += e->nr_keys;
+	for (t = 0; t < G.nthreads; t++)
+		ev_push(TH[t], &ie[t]);
+}
+
+/*
+ * Check the records of n bytes at buf, read from g's model fd, and give
+ * each thread its keys' evictions. G.ev_lock.
+ */
+static void ev_dispatch(struct gen *g, const uint8_t *buf, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		struct kvb_event e;
+
+		if (n - off < sizeof(e)) {
+			fail(NULL, "store %u: read() returned %zu bytes, a partial record at %zu",
+			     g->id, n, off);
+			return;
+		}
+		memcpy(&e, buf + off, sizeof(e));
+		if (e.rec_len < sizeof(e) || e.rec_len % 8 ||
+		    e.rec_len > n - off) {
+			fail(NULL, "store %u: event record at %zu of %zu: rec_len %u",
+			     g->id, off, n, e.rec_len);
+			return;
+		}
+		if (e.type == KVB_EVENT_LOST) {
+			/* a 16 MiB queue read after every call: cannot be */
+			fail(NULL, "store %u: the model's event reader fell behind: %llu events lost from seq %llu (expected %llu)",
+			     g->id, (unsigned long long)e.nr_lost,
+			     (unsigned long long)e.seq,
+			     (unsigned long long)g->ev_seq);
+			g->ev_seq = e.seq + e.nr_lost;
+		} else if (e.type != KVB_EVENT_EVICT) {
+			fail(NULL, "store %u: event record of type %u", g->id,
+			     e.type);
+		} else {
+			ev_evict_rec(g, buf + off, &e);
+		}
+		off += e.rec_len;
+	}
+}
+
+/*
+ * Read g's model fd: what is queued, or with to_eof up to the end of
+ * file (g is detached). Returns whether the end was reached. G.ev_lock.
+ */
+static bool ev_read(struct gen *g, bool to_eof)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (g->ev_eof)
+			return true;
+		if (to_eof) {
+			struct pollfd p = { .fd = g->ev_fd, .events = POLLIN };
+			int r = poll(&p, 1, EOF_WAIT_MS);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				fail(NULL, "store %u: no end of file on its events %d ms after DETACH",
+				     g->id, EOF_WAIT_MS);
+				return false;
+			}
+		}
+		n = read(g->ev_fd, G.evbuf, EVBUF);
+		if (n < 0) {
+			if (errno == EINTR || (errno == EAGAIN && to_eof))
+				continue;
+			if (errno != EAGAIN)
+				fail(NULL, "store %u: read() of events: %s", g->id,
+				     strerror(errno));
+			return false;
+		}
+		if (n == 0) {
+			g->ev_eof = true;
+			return true;
+		}
+		ev_dispatch(g, G.evbuf, n);
+	}
+}
+
+/*
+ * Records the lagging reader read (n bytes at buf): what the model's
+ * reader read (a LOST record aside, which says exactly what it missed).
+ * G.ev_lock.
+ */
+static void lag_check(struct gen *g, const uint8_t *buf, size_t n)
+{
+	size_t off = 0;
+
+	ev_read(g, false);	/* the log covers all it read */
+	while (off + sizeof(struct kvb_event) <= n) {
+		const struct kvb_event *e = (const void *)(buf + off);
+
+		if (e->rec_len < sizeof(*e) || e->rec_len % 8 ||
+		    off + e->rec_len > n) {
+			fail(NULL, "store %u: lagging reader: rec_len %u", g->id,
+			     e->rec_len);
+			return;
+		}
+		if (e->seq != g->lag_seq) {
+			fail(NULL, "store %u: lagging reader: seq %llu, expected %llu",
+			     g->id, (unsigned long long)e->seq,
+			     (unsigned long long)g->lag_seq);
+		} else if (e->type == KVB_EVENT_LOST) {
+			if (!e->nr_lost || e->rec_len != sizeof(*e))
+				fail(NULL, "store %u: LOST record of %llu events, %u bytes",
+				     g->id, (unsigned long long)e->nr_lost,
+				     e->rec_len);
+			G.lag_lost += e->nr_lost;
+			g->lag_seq = e->seq + e->nr_lost;
+		} else if (e->seq > g->nlog) {
+			fail(NULL, "store %u: the lagging reader got seq %llu, the model's reader only %zu",
+			     g->id, (unsigned long long)e->seq, g->nlog);
+		} else {
+			const struct evlog *l = &g->log[e->seq - 1];
+
+			if (e->type != KVB_EVENT_EVICT ||
+			    e->bucket_id != l->bucket ||
+			    e->nr_keys != l->nr_keys ||
+			    e->value_bytes != l->value_bytes ||
+			    e->rec_len != l->rec_len ||
+			    kvb_crc32c(0, (const uint8_t *)e + sizeof(*e),
+				       e->rec_len - sizeof(*e)) != l->crc)
+				fail(NULL, "store %u: event seq %llu differs between two readers (bucket %llu/%llu, %u/%u keys)",
+				     g->id, (unsigned long long)e->seq,
+				     (unsigned long long)e->bucket_id,
+				     (unsigned long long)l->bucket,
+				     e->nr_keys, l->nr_keys);
+			g->lag_seq++;
+			G.lag_records++;
+		}
+		off += e->rec_len;
+	}
+	if (off != n)
+		fail(NULL, "store %u: lagging reader: %zu bytes, records end at %zu",
+		     g->id, n, off);
+}
+
+/* The lagging reader catches up (to the end of file). G.ev_lock. */
+static void lag_read(struct gen *g, bool to_eof)
+{
+	static uint8_t buf[EVBUF];
+
+	for (;;) {
+		ssize_t n;
+
+		if (to_eof) {
+			struct pollfd p = { .fd = g->lag_fd, .events = POLLIN };
+
+			if (poll(&p, 1, EOF_WAIT_MS) <= 0) {
+				fail(NULL, "store %u: no end of file for the lagging reader",
+				     g->id);
+				return;
+			}
+		}
+		n = read(g->lag_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno != EAGAIN)
+				fail(NULL, "store %u: lagging read(): %s", g->id,
+				     strerror(errno));
+			return;
+		}
+		if (n == 0)
+			return;
+		lag_check(g, buf, n);
+	}
+}
+
+/* Apply one eviction to th's model. */
+static void apply_ev(struct th *th, const struct inev *ie)
+{
+	bool named[NK] = { false };
+	uint64_t vlen[NK] = { 0 };
+	uint32_t j;
+	int m;
+
+	for (j = 0; j < ie->n; j++) {
+		named[ie->m[j]] = true;
+		vlen[ie->m[j]] = ie->vlen[j];
+	}
+	for (m = 0; m < NK; m++) {
+		struct mkey *k = &th->mk[m];
+		bool in_bucket = k->state == PRESENT && k->bucket == ie->bucket;
+		bool ghost = k->ghost && k->ghost == ie->bucket;
+
+		if (named[m]) {
+			uint64_t want = in_bucket ? k->vlen : k->ghost_vlen;
+
+			if (!in_bucket && !ghost) {
+				fail(th, "eviction event seq %llu of bucket %llu names m%d:%d, which the model has %s bucket %llu (call %llu)",
+				     (unsigned long long)ie->seq,
+				     (unsigned long long)ie->bucket, th->t, m,
+				     k->state == PRESENT ? "in" : "absent, last in",
+				     (unsigned long long)k->bucket,
+				     (unsigned long long)k->last_call);
+				continue;
+			}
+			if (vlen[m] != want)
+				fail(th, "eviction event seq %llu: m%d:%d of %llu bytes, model %llu",
+				     (unsigned long long)ie->seq, th->t, m,
+				     (unsigned long long)vlen[m],
+				     (unsigned long long)want);
+			if (in_bucket) {
+				k->state = ABSENT;
+				k->last_call = th->calls_done;
+				th->explained += k->suspect;
+			} else {
+				k->ghost = 0;
+			}
+			th->own_evicted++;
+			continue;
+		}
+		if (in_bucket)
+			fail(th, "eviction event seq %llu of bucket %llu lacks m%d:%d (%llu bytes in it since call %llu)",
+			     (unsigned long long)ie->seq,
+			     (unsigned long long)ie->bucket, th->t, m,
+			     (unsigned long long)k->vlen,
+			     (unsigned long long)k->last_call);
+		if (ghost && k->ghost_need)
+			fail(th, "eviction event seq %llu of bucket %llu lacks m%d:%d, which OFFLOAD found gone from it",
+			     (unsigned long long)ie->seq,
+			     (unsigned long long)ie->bucket, th->t, m);
+		if (ghost)
+			k->ghost = 0;
+	}
+}
+
+/* th's evictions not applied yet (by th, or by main while th waits). */
+static void apply_inbox(struct th *th)
+{
+	struct inev *in;
+	size_t n, i;
+
+	pthread_mutex_lock(&G.ev_lock);
+	in = th->inbox;
+	n = th->nin;
+	th->inbox = NULL;
+	th->nin = th->capin = 0;
+	pthread_mutex_unlock(&G.ev_lock);
+	for (i = 0; i < n; i++)
+		apply_ev(th, &in[i]);
+	free(in);
+}
+
+/* Every ghost and suspect of the call just made must be resolved. */
+static void resolve(struct th *th)
+{
+	int m;
+
+	for (m = 0; m < NK; m++) {
+		struct mkey *k = &th->mk[m];
+
+		if (k->suspect && k->state == PRESENT) {
+			fail(th, "m%d:%d (bucket %llu): -ENOENT, but no eviction event for it was readable after the call (kvb_stress evict-order tests this)",
+			     th->t, m, (unsigned long long)k->bucket);
+			k->state = ABSENT;
+		}
+		k->suspect = false;
+		if (k->ghost && k->ghost_need)
+			fail(th, "OFFLOAD without REPLACE stored m%d:%d, which the model had in bucket %llu, but no event evicted that bucket",
+			     th->t, m, (unsigned long long)k->ghost);
+		k->ghost = 0;
+	}
+}
+
+/* After every call: read the events it may have raced with, apply them. */
+static void ev_sync(struct th *th)
+{
+	pthread_mutex_lock(&G.ev_lock);
+	if (G.ev_gen)
+		ev_read(G.ev_gen, false);
+	pthread_mutex_unlock(&G.ev_lock);
+	apply_inbox(th);
+	resolve(th);
+}
+
+static void suspect(struct mkey *k)
+{
+	k->suspect = true;
 }
 
 /* ---- record checks (BUCKET_KEYS and BUCKET_SCAN output) ------------- */
@@ -1199,8 +1684,16 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 	b->limit = 0xdead;
 	if (!e.nerrs) {
 		e.ok = true;
-		if (offload)
-			exp_rt(&e, ENOSPC);
+		/*
+		 * A full store evicts instead of failing: ENOSPC is only for
+		 * a bucket larger than the store (these are a few MiB); an
+		 * OFFLOAD that waited 30 s for room gets EAGAIN, a signal
+		 * EINTR. Either leaves the store unchanged.
+		 */
+		if (offload) {
+			exp_rt(&e, EAGAIN);
+			exp_rt(&e, EINTR);
+		}
 	}
 	if (mut && chance(th, 40)) {
 		switch (rnd(th, 6)) {
@@ -1262,6 +1755,10 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 		goto out;
 	if (ret == -ENOSPC)
 		atomic_fetch_add(&G.enospc, 1);
+	if (ret == -EAGAIN)
+		atomic_fetch_add(&G.eagain, 1);
+	if (ret == -EINTR)
+		atomic_fetch_add(&G.eintr, 1);
 	if (!exp_check(th, &e, ret, (bptr_bad || bro) ? -1 : (long)b->limit)) {
 		for (i = 0; ret == 0 && !dro && bptr_set == false &&
 			    i < count && i < 8; i++)
@@ -1335,11 +1832,18 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 					k->vlen = x->value_len;
 					k->bucket = x->bucket_id;
 				} else if (st == 0) {
-					if (k->state == PRESENT &&
-					    !(flags & KVB_OFFLOAD_REPLACE))
-						fail(th, "OFFLOAD stored m%d:%d again without REPLACE (present since call %llu)",
-						     th->t, di[i].model,
-						     (unsigned long long)k->last_call);
+					/*
+					 * Stored while the model has it: without
+					 * REPLACE only if its bucket was evicted
+					 * first (its event must say so); with
+					 * REPLACE, the old bucket's eviction may
+					 * have come first (then its event names it).
+					 */
+					if (k->state == PRESENT) {
+						k->ghost = k->bucket;
+						k->ghost_vlen = k->vlen;
+						k->ghost_need = !(flags & KVB_OFFLOAD_REPLACE);
+					}
 					k->state = PRESENT;
 					k->vlen = di[i].vlen;
 					k->bucket = x->bucket_id;
@@ -1352,6 +1856,10 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 				}
 				if (!k)
 					continue;
+				if (k->state == PRESENT && st == -ENOENT) {
+					suspect(k);	/* evicted? */
+					continue;
+				}
 				if (k->state == PRESENT &&
 				    (st || k->vlen != x->value_len ||
 				     k->bucket != x->bucket_id))
@@ -1402,7 +1910,9 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 				}
 				if (!k)
 					continue;
-				if (k->state == PRESENT) {
+				if (k->state == PRESENT && st == -ENOENT) {
+					suspect(k);	/* evicted? */
+				} else if (k->state == PRESENT) {
 					int want = k->vlen == di[i].vlen ? 0 : -EMSGSIZE;
 
 					if (st != want || x->value_len != k->vlen)
@@ -1554,9 +2064,11 @@ static void fz_delete(struct th *th, struct gen *g, bool evict)
 		/*
 		 * The results could not be written back. abi.rst does not say
 		 * whether the bucket is then deleted: find out, keep the model
-		 * exact, and report it once.
+		 * exact, and report it once. A key can also be gone because
+		 * its bucket was evicted: then an event says so.
 		 */
 		struct kvb_obj_desc dq;
+		bool probe_gone[NK] = { false };
 		int m, gone = 0, had = 0;
 
 		for (m = 0; m < NK; m++) {
@@ -1568,8 +2080,11 @@ static void fz_delete(struct th *th, struct gen *g, bool evict)
 			kvb_desc_init(&dq, k->key, k->klen, NULL, 0);
 			if (st_batch(g->fd, KVB_IOC_QUERY, &dq, 1, 0, NULL) == 0 &&
 			    dq.status == -ENOENT)
-				gone++;
+				probe_gone[m] = true;
 		}
+		ev_sync(th);
+		for (m = 0; m < NK; m++)
+			gone += probe_gone[m] && th->mk[m].state == PRESENT;
 		if (gone && !atomic_exchange(&G.findings_delete_ro, 1))
 			note("finding: DELETE_BUCKET %llu with a read-only argument returned EFAULT but deleted the bucket (%d of %d keys gone)",
 			     (unsigned long long)a.bucket_id, gone, had);
@@ -1588,11 +2103,13 @@ static void fz_delete(struct th *th, struct gen *g, bool evict)
 		model_bucket_gone(th, a.bucket_id);
 		ring_drop(th, ri);
 	} else if (ret == -ENOENT) {
-		int n = model_in_bucket(th, a.bucket_id);
+		int m;
 
-		if (n)
-			fail(th, "DELETE_BUCKET %llu: ENOENT but %d owned keys are in it",
-			     (unsigned long long)a.bucket_id, n);
+		/* owned keys still in it: evicted, its event names them */
+		for (m = 0; m < NK; m++)
+			if (th->mk[m].state == PRESENT &&
+			    th->mk[m].bucket == a.bucket_id)
+				suspect(&th->mk[m]);
 		ring_drop(th, ri);
 	}
 }
@@ -1934,15 +2451,15 @@ static void fz_small(struct th *th, struct gen *g)
 			KVB_IOC_INFO, KVB_IOC_OFFLOAD, KVB_IOC_QUERY,
 			KVB_IOC_LOAD, KVB_IOC_REMOVE, KVB_IOC_DELETE_BUCKET,
 			KVB_IOC_BUCKET_KEYS, KVB_IOC_BUCKET_SCAN,
-			KVB_IOC_STORE_INFO,
+			KVB_IOC_STORE_INFO, KVB_IOC_SET_POLICY,
 		};
 		unsigned int type;
 
 		store = chance(th, 60);
 		switch (rnd(th, 4)) {
-		case 0:	/* our magic, unknown numbers */
+		case 0:	/* our magic, unknown numbers (0x18: SET_POLICY) */
 			cmd = _IOC(rnd(th, 4), KVB_IOC_MAGIC,
-				   0x18 + rnd(th, 0xe8), rnd(th, 512));
+				   0x19 + rnd(th, 0xe7), rnd(th, 512));
 			break;
 		case 1:	/* a known number with the wrong size or direction */
 			cmd = other_dev[rnd(th, ARRAY_LEN(other_dev))];
@@ -2046,6 +2563,15 @@ static void fz_small(struct th *th, struct gen *g)
 		     (unsigned long long)u.info.max_bucket_bytes,
 		     (unsigned long long)(u.info.used_bytes + u.info.free_bytes),
 		     (unsigned long long)u.info.capacity_bytes);
+	/* what is in force, read at once: a combination SET_POLICY allows */
+	if ((cmd == KVB_IOC_STORE_INFO || cmd == KVB_IOC_INFO) &&
+	    (u.info.policy < KVB_POLICY_FIFO ||
+	     u.info.policy > KVB_POLICY_LFU || !u.info.low_watermark ||
+	     u.info.low_watermark >= u.info.high_watermark ||
+	     u.info.high_watermark > 100))
+		fail(th, "%s: policy %u watermarks %u/%u", cname[cidx(cmd)],
+		     u.info.policy, u.info.high_watermark,
+		     u.info.low_watermark);
 	if (cmd == KVB_IOC_LIST) {
 		uint32_t i;
 
@@ -2117,18 +2643,43 @@ static void fz_ctl_bad(struct th *th, struct gen *g)
 		exp_strict(&e, EINVAL, 5);
 		break;
 	case 2:
-		switch (rnd(th, 3)) {
+		/*
+		 * Policy and watermarks are the ioctl's own checks (6), like
+		 * the path's ENOENT: either errno; reserved words are 5.
+		 */
+		switch (rnd(th, 6)) {
 		case 0:
 			a.policy = KVB_POLICY_LFU + 1 + rnd(th, 100);
+			exp_err(&e, EINVAL);
 			break;
 		case 1:
 			a.high_watermark = 101 + rnd(th, 100);
+			exp_err(&e, EINVAL);
+			break;
+		case 2:
+			a.low_watermark = 100 + rnd(th, 100);
+			exp_err(&e, EINVAL);
+			break;
+		case 3:	/* low >= high, defaults included */
+			if (chance(th, 50)) {
+				a.high_watermark = 1 + rnd(th, KVB_DEFAULT_LOW_WATERMARK);
+			} else {
+				a.high_watermark = 1 + rnd(th, 99);
+				a.low_watermark = a.high_watermark +
+					rnd(th, 100 - a.high_watermark);
+			}
+			exp_err(&e, EINVAL);
+			break;
+		case 4:
+			a.low_watermark = KVB_DEFAULT_HIGH_WATERMARK +
+					  rnd(th, 100 - KVB_DEFAULT_HIGH_WATERMARK);
+			exp_err(&e, EINVAL);
 			break;
 		default:
 			a.reserved[rnd(th, 3)] = 1;
+			exp_strict(&e, EINVAL, 5);
 			break;
 		}
-		exp_strict(&e, EINVAL, 5);
 		break;
 	case 3:
 		p = chance(th, 50) ? (void *)(uintptr_t)bad_ptr(th) :
@@ -2249,39 +2800,129 @@ ok:
 	return NULL;
 }
 
-static struct gen *attach_gen(uint32_t flags, uint32_t mk, uint64_t mb)
+/*
+ * Watermarks: the usual ones, and (the fuzzer keeps a few percent of
+ * the store in use) low enough that it evicts.
+ */
+static void pick_wm(uint64_t *rng, uint32_t *high, uint32_t *low)
+{
+	static const uint32_t highs[] = { 100, 90, 80, 30, 10, 5, 3, 2, 2, 2 };
+	uint32_t span;
+
+	*high = highs[splitmix64(rng) % ARRAY_LEN(highs)];
+	span = *high - 1 < 30 ? *high - 1 : 30;
+	*low = *high - 1 - (span ? splitmix64(rng) % span : 0);
+}
+
+static int open_events(uint32_t id)
+{
+	char path[64];
+
+	store_path(id, path, sizeof(path));
+	return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+}
+
+/*
+ * Attach with a random policy and a high watermark of 100 %, so that
+ * nothing is evicted before the event fds exist; then, unless frozen (a
+ * verification), set watermarks at which it evicts. G.pol_lock.
+ */
+static struct gen *attach_gen(uint32_t flags, uint32_t mk, uint64_t mb,
+			      bool frozen)
 {
 	struct gen *g = calloc(1, sizeof(*g));
 	struct kvb_store_info info;
+	struct kvb_attach a;
 	int ret;
 
-	ret = ctl_attach(G.ctl, G.dev, flags, mk, mb,
-			 flags & KVB_ATTACH_FORMAT ? FZ_CHUNK : 0, &g->id);
+	attach_init(&a, G.dev, flags);
+	a.max_keys_per_bucket = mk;
+	a.max_bucket_bytes = mb;
+	a.chunk_size = flags & KVB_ATTACH_FORMAT ? FZ_CHUNK : 0;
+	a.policy = splitmix64(&G.rng_r) % 4;	/* 0: FIFO */
+	a.high_watermark = 100;
+	a.low_watermark = 99;
+	ret = counted_ioctl(G.ctl, KVB_IOC_ATTACH, &a);
+	g->id = a.id;
 	if (ret) {
-		fail(NULL, "ATTACH %s flags %#x keys %u bytes %llu: %s", G.dev,
-		     flags, mk, (unsigned long long)mb, strerror(-ret));
+		fail(NULL, "ATTACH %s flags %#x keys %u bytes %llu policy %u: %s",
+		     G.dev, flags, mk, (unsigned long long)mb, a.policy,
+		     strerror(-ret));
 		free(g);
 		return NULL;
 	}
 	g->fd = store_open(g->id);
-	if (g->fd < 0) {
+	g->ev_fd = open_events(g->id);
+	g->lag_fd = open_events(g->id);
+	if (g->fd < 0 || g->ev_fd < 0 || g->lag_fd < 0) {
 		fail(NULL, "open /dev/kvbucket%u: %s", g->id, strerror(errno));
 		free(g);
 		return NULL;
 	}
+	g->ev_seq = g->lag_seq = 1;
+	g->pol = a.policy ? a.policy : KVB_POLICY_FIFO;
+	g->hi = 100;
+	g->lo = 99;
+	g->evq = 16ULL << 20;
+	atomic_store(&g->polmask, 1U << g->pol);
 	g->max_keys = mk ? mk : FZ_MAX_KEYS;
 	g->max_bytes = mb ? mb : FZ_MAX_BYTES;
 	g->extra_fd = -1;
 	ret = st_info(g->fd, &info);
 	if (ret || info.max_keys_per_bucket != g->max_keys ||
 	    info.max_bucket_bytes != g->max_bytes || info.nr_damaged ||
-	    info.nr_torn)
-		fail(NULL, "STORE_INFO after attach: %d keys %u bytes %llu damaged %llu torn %llu",
+	    info.nr_torn || info.policy != g->pol ||
+	    info.high_watermark != 100 || info.low_watermark != 99 ||
+	    info.nr_evicted)
+		fail(NULL, "STORE_INFO after attach: %d keys %u bytes %llu damaged %llu torn %llu policy %u %u/%u evicted %llu",
 		     ret, info.max_keys_per_bucket,
 		     (unsigned long long)info.max_bucket_bytes,
 		     (unsigned long long)info.nr_damaged,
-		     (unsigned long long)info.nr_torn);
+		     (unsigned long long)info.nr_torn, info.policy,
+		     info.high_watermark, info.low_watermark,
+		     (unsigned long long)info.nr_evicted);
+	if (!frozen) {
+		struct kvb_policy p = { .size = sizeof(p) };
+
+		pick_wm(&G.rng_r, &p.high_watermark, &p.low_watermark);
+		ret = counted_ioctl(g->fd, KVB_IOC_SET_POLICY, &p);
+		if (ret || p.policy != g->pol)
+			fail(NULL, "SET_POLICY %u/%u after attach: %d, policy %u",
+			     p.high_watermark, p.low_watermark, ret, p.policy);
+		if (!ret) {
+			g->hi = p.high_watermark;
+			g->lo = p.low_watermark;
+		}
+	}
 	return g;
+}
+
+/* g was detached: its events to the end of file, both readers. */
+static void ev_finish(struct gen *g)
+{
+	pthread_mutex_lock(&G.ev_lock);
+	ev_read(g, true);
+	lag_read(g, true);
+	if (g->lag_seq != g->ev_seq)
+		fail(NULL, "store %u: the lagging reader ended at seq %llu, the model's at %llu",
+		     g->id, (unsigned long long)g->lag_seq,
+		     (unsigned long long)g->ev_seq);
+	close(g->ev_fd);
+	close(g->lag_fd);
+	g->ev_fd = g->lag_fd = -1;
+	free(g->log);
+	g->log = NULL;
+	g->nlog = g->caplog = 0;
+	if (G.ev_gen == g)
+		G.ev_gen = NULL;
+	pthread_mutex_unlock(&G.ev_lock);
+}
+
+static void ev_start(struct gen *g)
+{
+	pthread_mutex_lock(&G.ev_lock);
+	G.ev_gen = g;
+	pthread_mutex_unlock(&G.ev_lock);
 }
 
 static void publish(struct gen *g)
@@ -2338,13 +2979,19 @@ static void reattach_once(uint64_t n)
 		ctl_detach(G.ctl, a.id);
 
 	atomic_fetch_add(&G.ncall[C_DETACH], 1);
-	if (detach_gen(old))
+	pthread_mutex_lock(&G.pol_lock);
+	if (detach_gen(old)) {
+		pthread_mutex_unlock(&G.pol_lock);
 		return;
+	}
+	ev_finish(old);
 	flags = (n % 4 == 1 ? KVB_ATTACH_SCAN : 0) |
 		(n % 5 == 2 ? KVB_ATTACH_VOLATILE : 0);
-	atomic_fetch_add(&G.ncall[C_ATTACH], 1);
 	g = attach_gen(flags, mks[n % ARRAY_LEN(mks)],
-		       mbs[(n / 2) % ARRAY_LEN(mbs)]);
+		       mbs[(n / 2) % ARRAY_LEN(mbs)], false);
+	if (g)
+		ev_start(g);
+	pthread_mutex_unlock(&G.pol_lock);
 	if (!g) {
 		pthread_mutex_lock(&G.gen_lock);
 		atomic_store(&G.stop, 1);
@@ -2381,6 +3028,416 @@ static void *reattach_thread(void *arg)
 		pthread_mutex_unlock(&G.map_lock);
 	}
 	return NULL;
+}
+
+/* ---- SET_POLICY, the sysfs files, read() and poll() --------------------- */
+
+/* Does what g has in force match what the fuzzer set? G.pol_lock. */
+static void policy_check(struct th *th, struct gen *g, const char *after)
+{
+	struct kvb_store_info info;
+	int ret = st_info(g->fd, &info);
+
+	if (ret == -ENODEV && atomic_load(&g->detaching))
+		return;
+	if (ret || info.policy != g->pol || info.high_watermark != g->hi ||
+	    info.low_watermark != g->lo)
+		fail(th, "after %s: STORE_INFO %d says %u %u/%u, expected %s %u/%u",
+		     after, ret, info.policy, info.high_watermark,
+		     info.low_watermark, polname[g->pol], g->hi, g->lo);
+}
+
+static void fz_policy(struct th *th, struct gen *g)
+{
+	struct kvb_policy a, *p = &a;
+	uint32_t np, nh, nl, h, l;
+	bool ro = false;
+	int ret, dead_before;
+	struct exp e;
+
+	exp_init(&e);
+	th->what[0] = 0;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	switch (rnd(th, 10)) {
+	case 0: case 1: case 2: case 3: a.policy = 0; break;
+	case 8: a.policy = KVB_POLICY_LFU + 1 + rnd(th, 20); break;
+	case 9: a.policy = chance(th, 50) ? 0x80000000U : ~0U; break;
+	default: a.policy = KVB_POLICY_FIFO + rnd(th, 3); break;
+	}
+	pick_wm(&th->rng, &h, &l);
+	switch (rnd(th, 8)) {
+	case 0: break;				/* read what is in force */
+	case 1: a.high_watermark = h; break;
+	case 2: a.low_watermark = l; break;
+	case 3: a.high_watermark = 101 + rnd(th, 1000); break;
+	case 4: a.low_watermark = 100 + rnd(th, 2); a.high_watermark = h; break;
+	case 5: /* low >= high */
+		a.high_watermark = 1 + rnd(th, 99);
+		a.low_watermark = a.high_watermark + rnd(th, 100 - a.high_watermark);
+		break;
+	default: a.high_watermark = h; a.low_watermark = l; break;
+	}
+	what(th, "SET_POLICY store %u policy %u high %u low %u", g->id,
+	     a.policy, a.high_watermark, a.low_watermark);
+	if (chance(th, 30)) {
+		switch (rnd(th, 6)) {
+		case 0:
+			a.size = chance(th, 50) ? 0 : sizeof(a) + 8;
+			exp_strict(&e, EINVAL, 4);
+			what(th, " size=%u", a.size);
+			break;
+		case 1:
+			a.flags = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 5);
+			what(th, " flags=%#x", a.flags);
+			break;
+		case 2:
+			if (chance(th, 50))
+				a.reserved0 = 1 + rnd(th, 100);
+			else
+				a.reserved[rnd(th, 2)] = 1ULL << rnd(th, 64);
+			exp_strict(&e, EINVAL, 5);
+			what(th, " reserved");
+			break;
+		case 3:
+			p = (void *)(uintptr_t)bad_ptr(th);
+			exp_strict(&e, EFAULT, 3);
+			what(th, " arg=%p", (void *)p);
+			break;
+		case 4: {
+			/* the structure runs into the unmapped page */
+			size_t in = 4 + rnd(th, sizeof(a) - 4);
+
+			p = straddle(th, in);
+			memcpy(p, &a, in);
+			exp_strict(&e, EFAULT, 3);
+			what(th, " arg-straddle(%zu)", in);
+			break;
+		}
+		default:
+			/* the values in force cannot be written back */
+			ro_begin(th);
+			memcpy(th->ro, &a, sizeof(a));
+			ro_end(th);
+			p = (void *)th->ro;
+			ro = true;
+			what(th, " readonly");
+			break;
+		}
+	}
+	pthread_mutex_lock(&G.pol_lock);
+	np = a.policy ? a.policy : g->pol;
+	nh = a.high_watermark ? a.high_watermark : g->hi;
+	nl = a.low_watermark ? a.low_watermark : g->lo;
+	if (a.policy > KVB_POLICY_LFU || a.high_watermark > 100 ||
+	    a.low_watermark > 99 || nl >= nh)
+		exp_err(&e, EINVAL);
+	if (ro)
+		exp_err(&e, EFAULT);	/* never success */
+	if (!e.nerrs && !e.strict) {
+		e.ok = true;
+		atomic_fetch_or(&g->polmask, 1U << np);	/* evicts at once */
+	}
+	dead_before = atomic_load(&g->dead);
+	ret = counted_ioctl(g->fd, KVB_IOC_SET_POLICY, p);
+	if (enodev_check(th, g, dead_before, ret))
+		goto out;
+	exp_check(th, &e, ret, -1);
+	if (!ret) {
+		if (p == &a && (a.policy != np || a.high_watermark != nh ||
+				a.low_watermark != nl || a.size != sizeof(a) ||
+				a.flags || a.reserved0 || a.reserved[0] ||
+				a.reserved[1]))
+			fail(th, "SET_POLICY wrote back %u %u/%u, expected %u %u/%u",
+			     a.policy, a.high_watermark, a.low_watermark, np,
+			     nh, nl);
+		atomic_fetch_or(&g->polmask, 1U << np);
+		g->pol = np;
+		g->hi = nh;
+		g->lo = nl;
+	}
+	/* the new values, or nothing changed */
+	policy_check(th, g, ret ? "a failed SET_POLICY" : "SET_POLICY");
+out:
+	pthread_mutex_unlock(&G.pol_lock);
+}
+
+/* The sysfs files of the current store: exact errnos, then read back. */
+static void fz_sysfs(struct th *th, struct gen *g)
+{
+	static const char *const files[] = {
+		"policy", "high_watermark", "low_watermark", "event_queue_bytes",
+	};
+	static const char *const bad_pol[] = {
+		"FIFO", "fifo ", " lru", "lfu\n\n", "l", "lfux", "0", "1",
+		"\n", "default", "\x01\xff",
+	};
+	char path[96], s[64], got[4][40], want[4][40];
+	int f = rnd(th, 4), fd, ret, expect = 0, i;
+	uint32_t v = 0, h, l;
+	uint64_t q = 0;
+
+	pthread_mutex_lock(&G.pol_lock);
+	/* only the current store: ids are reused, and so are paths */
+	if (g != gen_get() || atomic_load(&g->detaching))
+		goto out;
+	th->what[0] = 0;
+	atomic_fetch_add(&G.ncall[C_SYSFS], 1);
+	pick_wm(&th->rng, &h, &l);
+	switch (f) {
+	case 0:
+		if (chance(th, 70)) {
+			v = KVB_POLICY_FIFO + rnd(th, 3);
+			snprintf(s, sizeof(s), "%s%s", polname[v],
+				 chance(th, 50) ? "\n" : "");
+		} else {
+			snprintf(s, sizeof(s), "%s",
+				 bad_pol[rnd(th, ARRAY_LEN(bad_pol))]);
+			expect = -EINVAL;
+		}
+		break;
+	case 1:
+	case 2:
+		v = f == 1 ? h : l;
+		snprintf(s, sizeof(s), "%u\n", v);
+		switch (rnd(th, 12)) {
+		case 0: snprintf(s, sizeof(s), "0\n"); v = 0; break;
+		case 1: snprintf(s, sizeof(s), "%u", f == 1 ? 101 : 100);
+			v = f == 1 ? 101 : 100; break;
+		case 2: snprintf(s, sizeof(s), "+%u\n", v); break;
+		case 3: snprintf(s, sizeof(s), "0%u\n", v); break;
+		case 4: snprintf(s, sizeof(s), "%u%%\n", v); v = ~0U; break;
+		case 5: snprintf(s, sizeof(s), "-%u\n", v); v = ~0U; break;
+		case 6: snprintf(s, sizeof(s), "0x%x\n", v); v = ~0U; break;
+		case 7: snprintf(s, sizeof(s), " %u\n", v); v = ~0U; break;
+		case 8: snprintf(s, sizeof(s), "4294967296\n"); v = ~1U; break;
+		case 9:	/* crossing the other watermark */
+			v = f == 1 ? g->lo : g->hi;
+			snprintf(s, sizeof(s), "%u\n", v);
+			break;
+		}
+		if (v == ~0U || v == ~1U)
+			expect = -EINVAL;	/* not a number, or too large */
+		else if (!v || (f == 1 ? v > 100 || g->lo >= v :
+				       v > 99 || v >= g->hi))
+			expect = -EINVAL;
+		break;
+	default:
+		/* never small enough for the model's reader to fall behind */
+		switch (rnd(th, 10)) {
+		case 0: q = 0; snprintf(s, sizeof(s), "0\n"); expect = -EINVAL; break;
+		case 1: q = (1ULL << 30) + 1;
+			snprintf(s, sizeof(s), "%llu\n", (unsigned long long)q);
+			expect = -EINVAL; break;
+		case 2: snprintf(s, sizeof(s), "18446744073709551616\n");
+			expect = -EINVAL; break;	/* not ERANGE */
+		case 3: snprintf(s, sizeof(s), "16M\n"); expect = -EINVAL; break;
+		case 4: snprintf(s, sizeof(s), "-1\n"); expect = -EINVAL; break;
+		case 5: q = 16ULL << 20;
+			snprintf(s, sizeof(s), "0x%llx\n", (unsigned long long)q);
+			break;
+		case 6: q = 16ULL << 20;
+			snprintf(s, sizeof(s), "0%llo", (unsigned long long)q);
+			break;
+		default: q = (16ULL << 20) + rnd(th, (1ULL << 30) - (16ULL << 20) + 1);
+			snprintf(s, sizeof(s), "%llu\n", (unsigned long long)q);
+			break;
+		}
+		break;
+	}
+	what(th, "write '%.*s' to /sys/kernel/kvbucket/%u/%s",
+	     (int)strcspn(s, "\n"), s, g->id, files[f]);
+	snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/%s", g->id,
+		 files[f]);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(th, "open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!expect && f == 0)
+		atomic_fetch_or(&g->polmask, 1U << v);
+	ret = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -errno;
+	close(fd);
+	if (ret != expect)
+		fail(th, "sysfs write returned %d, expected %d", ret, expect);
+	if (!ret) {
+		switch (f) {
+		case 0: g->pol = v; break;
+		case 1: g->hi = v; break;
+		case 2: g->lo = v; break;
+		default: g->evq = q; break;
+		}
+	}
+	/* read back: what is in force, changed or not */
+	snprintf(want[0], sizeof(want[0]), "%s\n", polname[g->pol]);
+	snprintf(want[1], sizeof(want[1]), "%u\n", g->hi);
+	snprintf(want[2], sizeof(want[2]), "%u\n", g->lo);
+	snprintf(want[3], sizeof(want[3]), "%llu\n",
+		 (unsigned long long)g->evq);
+	for (i = 0; i < 4; i++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/%s",
+			 g->id, files[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, got[i], sizeof(got[i]) - 1);
+		if (fd >= 0)
+			close(fd);
+		got[i][n > 0 ? n : 0] = 0;
+		if (strcmp(got[i], want[i]))
+			fail(th, "%s reads '%.*s', expected '%.*s'", files[i],
+			     (int)strcspn(got[i], "\n"), got[i],
+			     (int)strcspn(want[i], "\n"), want[i]);
+	}
+	policy_check(th, g, "a sysfs write");
+out:
+	pthread_mutex_unlock(&G.pol_lock);
+}
+
+/*
+ * read() and poll() of an attachment's event fds, under G.ev_lock: the
+ * model's (whatever comes back is dispatched as usual) or the lagging one
+ * (which usually has records queued; what it reads is checked against
+ * what the model's read). What must not be consumed (EMSGSIZE, EFAULT)
+ * would show as a gap in seq if it was.
+ */
+static void fz_read(struct th *th)
+{
+	static const size_t lens[] = { 0, 1, 7, 8, 63, 64, 65, 72, 100, 4096 };
+	struct pollfd pf;
+	struct gen *g;
+	uint8_t *buf = th->outbuf;
+	size_t len, mapped = OUT_LEN;	/* writable bytes at buf */
+	int how = rnd(th, 8), err = 0, fl, fd;
+	bool lag = chance(th, 70);
+	uint64_t s0, lost0 = G.lag_lost;
+	ssize_t n;
+
+	th->what[0] = 0;
+	pthread_mutex_lock(&G.ev_lock);
+	g = G.ev_gen;
+	if (!g || g->ev_eof)
+		goto out;
+	atomic_fetch_add(&G.ncall[C_READ], 1);
+	fd = lag ? g->lag_fd : g->ev_fd;
+	len = chance(th, 50) ? lens[rnd(th, ARRAY_LEN(lens))] :
+			       1 + rnd(th, OUT_LEN);
+	pf = (struct pollfd){ .fd = fd, .events = POLLIN };
+	switch (how) {
+	case 2:
+		buf = (void *)(uintptr_t)bad_ptr(th);
+		mapped = 0;
+		break;
+	case 3:	/* a read-only page */
+		buf = G.unmapped - G.pg;
+		if (len > (size_t)G.pg)
+			len = G.pg;
+		mapped = 0;
+		break;
+	case 4:	/* the first bytes writable, then the unmapped page */
+		mapped = chance(th, 50) ? rnd(th, 200) : rnd(th, G.pg);
+		buf = straddle(th, mapped);
+		len = mapped + 1 + rnd(th, 4096);
+		break;
+	case 5:	/* blocking, when poll() says there is something */
+		if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN))
+			goto out;
+		break;
+	case 6:
+		/* the lagging reader catches up now and then only */
+		what(th, "%s read() of store %u", lag ? "lagging" : "model's",
+		     g->id);
+		if (lag && chance(th, 25))
+			lag_read(g, false);
+		else
+			ev_read(g, false);
+		goto out;
+	case 7:
+		what(th, "poll() of store %u (%s fd)", g->id,
+		     lag ? "lagging" : "model's");
+		if (poll(&pf, 1, 0) < 0) {
+			fail(th, "poll: %s", strerror(errno));
+			goto out;
+		}
+		if ((pf.revents & POLLHUP) && !atomic_load(&g->detaching))
+			fail(th, "POLLHUP on an attached store");
+		if (!(pf.revents & POLLIN))
+			goto out;
+		/*
+		 * Something there: a non-blocking read returns it (not into
+		 * G.evbuf, which lag_check() reads the model's fd into).
+		 */
+		n = read(fd, th->outbuf, lag ? 64 + rnd(th, 4096) : OUT_LEN);
+		if (n < 0 && errno == EMSGSIZE && lag)
+			n = read(fd, th->outbuf, OUT_LEN);
+		if (n > 0 && lag)
+			lag_check(g, th->outbuf, n);
+		else if (n > 0)
+			ev_dispatch(g, th->outbuf, n);
+		else if (n == 0 && !lag)
+			g->ev_eof = true;
+		if (n < 0 || (n == 0 && !atomic_load(&g->detaching)))
+			fail(th, "poll() said POLLIN, read() returned %zd (%s)",
+			     n, n < 0 ? strerror(errno) : "end of file");
+		goto out;
+	}
+	what(th, "read(store %u %s fd, %p, %zu)%s", g->id,
+	     lag ? "lagging" : "model's", (void *)buf, len,
+	     how == 5 ? " blocking" : "");
+	s0 = lag ? g->lag_seq : g->ev_seq;
+	fl = fcntl(fd, F_GETFL);
+	if (how == 5)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	n = read(fd, buf, len);
+	if (n < 0)
+		err = errno;
+	if (how == 5)
+		fcntl(fd, F_SETFL, fl);
+	G.rd_ok += n > 0;
+	G.rd_eagain += err == EAGAIN;
+	G.rd_emsgsize += err == EMSGSIZE;
+	G.rd_efault += err == EFAULT;
+	if (n > 0) {
+		if ((size_t)n > len || (size_t)n > mapped)
+			fail(th, "read() returned %zd bytes into %zu (%zu writable)",
+			     n, len, mapped);
+		else if (lag)
+			lag_check(g, buf, n);
+		else
+			ev_dispatch(g, buf, n);
+	} else if (n == 0) {
+		if (!lag)
+			g->ev_eof = true;
+		if (!atomic_load(&g->detaching))
+			fail(th, "read() returned end of file on an attached store");
+	} else if (err == EAGAIN) {
+		if (how == 5)
+			fail(th, "blocking read() after POLLIN: EAGAIN");
+	} else if (err == EFAULT && how == 2) {
+		/* also without any event: access_ok() in vfs_read() */
+	} else if (err == EMSGSIZE || err == EFAULT) {
+		/* nothing consumed: the record is still the next one */
+		ev_read(g, false);
+		if (lag)
+			lag_read(g, false);
+		if ((lag ? g->lag_seq : g->ev_seq) == s0 || g->nlog < s0) {
+			fail(th, "read(): %s with no event queued",
+			     strerror(err));
+		} else if (G.lag_lost == lost0) {	/* not a LOST record */
+			uint32_t rl = g->log[s0 - 1].rec_len;
+
+			if (err == EMSGSIZE ? rl <= len :
+			    rl > len || rl <= mapped)
+				fail(th, "read() of %zu bytes (%zu writable): %s, the next record has %u",
+				     len, mapped, strerror(err), rl);
+		}
+	} else {
+		fail(th, "read(): %s", strerror(err));
+	}
+	ev_read(g, false);
+out:
+	pthread_mutex_unlock(&G.ev_lock);
 }
 
 /* ---- verification --------------------------------------------------------- */
@@ -2544,28 +3601,49 @@ static void verify_store(struct gen *g, const char *when)
 static void epoch_verify(const char *when, bool reattach)
 {
 	struct gen *g = gen_get();
-	int rc;
+	int rc, t;
 
+	pthread_mutex_lock(&G.pol_lock);
 	if (detach_gen(g))
-		return;
+		goto out;
+	/* every eviction is known: the models are exact again */
+	ev_finish(g);
+	for (t = 0; t < G.nthreads; t++) {
+		apply_inbox(TH[t]);
+		resolve(TH[t]);
+	}
 	rc = run_inspect();
 	if (rc)
 		fail(NULL, "%s: kvbucket-inspect --check %s exited %d", when,
 		     G.dev, rc);
-	g = attach_gen(0, 0, 0);
+	/* frozen (100 %): nothing is evicted while it is verified */
+	g = attach_gen(0, 0, 0, true);
 	if (!g) {
 		atomic_store(&G.stop, 1);
-		return;
+		goto out;
 	}
+	ev_start(g);
 	publish(g);
 	verify_store(g, when);
 	if (!reattach) {
 		detach_gen(g);
+		ev_finish(g);
 		rc = run_inspect();
 		if (rc)
 			fail(NULL, "%s: final kvbucket-inspect --check %s exited %d",
 			     when, G.dev, rc);
+	} else {
+		struct kvb_policy p = { .size = sizeof(p) };
+
+		pick_wm(&G.rng_r, &p.high_watermark, &p.low_watermark);
+		if (xioctl(g->fd, KVB_IOC_SET_POLICY, &p))
+			fail(NULL, "%s: SET_POLICY %u/%u: %s", when,
+			     p.high_watermark, p.low_watermark, strerror(errno));
+		g->hi = p.high_watermark;
+		g->lo = p.low_watermark;
 	}
+out:
+	pthread_mutex_unlock(&G.pol_lock);
 }
 
 /* ---- the fuzz threads ---------------------------------------------------- */
@@ -2578,28 +3656,34 @@ static void fuzz_one(struct th *th)
 	struct gen *g = gen_pick(th);
 	unsigned int r = rnd(th, 100);
 
-	if (th->nring >= RING) {
+	if (th->nring >= RING)
 		fz_delete(th, g, true);
-		return;
-	}
-	if (r < 22)
+	else if (r < 22)
 		fz_batch(th, g, KVB_IOC_OFFLOAD);
 	else if (r < 36)
 		fz_batch(th, g, KVB_IOC_QUERY);
-	else if (r < 52)
+	else if (r < 50)
 		fz_batch(th, g, KVB_IOC_LOAD);
-	else if (r < 62)
+	else if (r < 60)
 		fz_batch(th, g, KVB_IOC_REMOVE);
-	else if (r < 70)
+	else if (r < 67)
 		fz_delete(th, g, false);
-	else if (r < 76)
+	else if (r < 72)
 		fz_keys(th, g);
-	else if (r < 81)
+	else if (r < 77)
 		fz_scan(th, g);
-	else if (r < 94)
+	else if (r < 87)
 		fz_small(th, g);
-	else
+	else if (r < 91)
 		fz_ctl_bad(th, g);
+	else if (r < 94)
+		fz_policy(th, g);
+	else if (r < 96)
+		fz_sysfs(th, g);
+	else
+		fz_read(th);
+	/* the evictions the call may have raced with */
+	ev_sync(th);
 }
 
 static void *fuzz_thread(void *arg)
@@ -2820,6 +3904,10 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&G.gen_lock, NULL);
 	pthread_cond_init(&G.gen_cond, NULL);
 	pthread_mutex_init(&G.map_lock, NULL);
+	pthread_mutex_init(&G.ev_lock, NULL);
+	pthread_mutex_init(&G.pol_lock, NULL);
+	G.evbuf = malloc(EVBUF);
+	G.rng_r = G.seed ^ 0x5e7b011c7ULL;
 	sem_init(&G.reattach_sem, 0, 0);
 	sem_init(&G.remap_sem, 0, 0);
 	setup_memory();
@@ -2836,11 +3924,12 @@ int main(int argc, char **argv)
 		reattach_every = 500;
 
 	detach_dev();
-	g = attach_gen(KVB_ATTACH_FORMAT, FZ_MAX_KEYS, FZ_MAX_BYTES);
+	g = attach_gen(KVB_ATTACH_FORMAT, FZ_MAX_KEYS, FZ_MAX_BYTES, false);
 	if (!g) {
 		printf("not ok 1 fuzz # cannot format %s\n", G.dev);
 		return 1;
 	}
+	ev_start(g);
 	publish(g);
 	check_eperm(g->id);
 
@@ -2878,12 +3967,33 @@ int main(int argc, char **argv)
 
 	printf("# %" PRIu64 " calls in %.1f s: %.0f calls/s; %" PRIu64
 	       " re-attaches, %" PRIu64 " verifications, %" PRIu64
-	       " remaps, %" PRIu64 " ENODEV, %" PRIu64 " ENOSPC\n",
+	       " remaps, %" PRIu64 " ENODEV, %" PRIu64 " ENOSPC, %" PRIu64
+	       " EAGAIN, %" PRIu64 " EINTR\n",
 	       atomic_load(&G.total_calls), secs,
 	       atomic_load(&G.total_calls) / (secs > 0 ? secs : 1),
 	       atomic_load(&G.reattaches), atomic_load(&G.verifies),
 	       atomic_load(&G.remaps), atomic_load(&G.enodev),
-	       atomic_load(&G.enospc));
+	       atomic_load(&G.enospc), atomic_load(&G.eagain),
+	       atomic_load(&G.eintr));
+	{
+		uint64_t own = 0, explained = 0;
+
+		for (t = 0; t < G.nthreads; t++) {
+			own += TH[t]->own_evicted;
+			explained += TH[t]->explained;
+		}
+		printf("# evicted: %" PRIu64 " buckets, %" PRIu64
+		       " keys (%" PRIu64 " owned, %" PRIu64
+		       " of them after a -ENOENT); the lagging readers read %"
+		       PRIu64 " records, lost %" PRIu64 "\n",
+		       G.evictions, G.evicted_keys, own, explained,
+		       G.lag_records, G.lag_lost);
+		printf("# read(): %" PRIu64 " returned records, %" PRIu64
+		       " EAGAIN, %" PRIu64 " EMSGSIZE, %" PRIu64 " EFAULT\n",
+		       G.rd_ok, G.rd_eagain, G.rd_emsgsize, G.rd_efault);
+		if (atomic_load(&G.total_calls) >= 20000 && !G.evictions)
+			fail(NULL, "nothing was evicted: eviction was not fuzzed");
+	}
 	for (i = 0; i < C_NR; i++)
 		printf("#   %-14s %" PRIu64 "\n", cname[i],
 		       atomic_load(&G.ncall[i]));
