@@ -1621,7 +1621,8 @@ static void final_verify(void)
  * event must be there. It also checks that FIFO evicts in id order.
  */
 #define EO_READERS	4
-#define EO_KEYS		400	/* keys per bucket */
+/* keys per bucket: taking them out of the index one by one takes a while */
+#define EO_KEYS		4000
 #define EO_VLEN		64
 #define EO_SECONDS	6.0
 
@@ -1649,8 +1650,8 @@ static void *eo_writer(void *arg)
 {
 	static char keys[EO_KEYS][32];
 	static uint8_t vals[EO_KEYS][EO_VLEN];
-	struct kvb_obj_desc d[EO_KEYS];
-	struct kvb_slice sl[EO_KEYS];
+	static struct kvb_obj_desc d[EO_KEYS];
+	static struct kvb_slice sl[EO_KEYS];
 	int fd = *(int *)arg, ret;
 	uint64_t n;
 	unsigned int j;
@@ -1731,7 +1732,7 @@ static void *eo_reader(void *arg)
 {
 	struct eo_reader *r = arg;
 	struct kvb_bucket_scan s;
-	static __thread uint8_t scan[64 << 10];
+	static __thread uint8_t scan[256 << 10];
 
 	while (!atomic_load(&EO.stop)) {
 		struct kvb_bucket_rec br;
@@ -1748,7 +1749,7 @@ static void *eo_reader(void *arg)
 		s.buf_len = sizeof(scan);
 		ret = kvb_ioctl(r->fd, KVB_IOC_BUCKET_SCAN, &s);
 		if (ret == -ERANGE) {
-			/* 64 KiB holds a bucket of EO_KEYS keys */
+			/* 256 KiB holds a bucket of EO_KEYS keys */
 			fail(-2, "evict-order: BUCKET_SCAN needs %llu bytes",
 			     (unsigned long long)s.buf_len);
 			break;
@@ -1804,6 +1805,7 @@ static int evict_order(void)
 	int wfd, i, ret;
 
 	attach_init(&a, G.dev, KVB_ATTACH_FORMAT);
+	a.max_keys_per_bucket = EO_KEYS;
 	a.policy = KVB_POLICY_FIFO;
 	a.high_watermark = 100;		/* nothing goes before the fds exist */
 	a.low_watermark = 99;
@@ -1825,11 +1827,11 @@ static int evict_order(void)
 			return 1;
 		}
 	}
-	/* 2 % and 1 %: a round of evictions every few dozen buckets */
-	p.high_watermark = 2;
-	p.low_watermark = 1;
+	/* buckets of 16 MiB: 3 % and 2 % keep two to four of them */
+	p.high_watermark = 3;
+	p.low_watermark = 2;
 	if (wfd < 0 || kvb_ioctl(wfd, KVB_IOC_SET_POLICY, &p)) {
-		fail(-2, "evict-order: SET_POLICY 2/1: %s", strerror(errno));
+		fail(-2, "evict-order: SET_POLICY 3/2: %s", strerror(errno));
 		return 1;
 	}
 	EO.t0 = now_s();
@@ -1860,6 +1862,103 @@ static int evict_order(void)
 	return atomic_load(&G.failures) != fails;
 }
 
+/* ---- test 3: FIFO evicts what writes need, no more ------------------- */
+
+/*
+ * design.rst: FIFO eviction "never over-evicts". At a high watermark of
+ * 100 % nothing is evicted until an OFFLOAD finds no room; with 64 MiB
+ * chunks every bucket takes one, so each write into the full store waits
+ * for exactly one eviction, of the oldest bucket. After W such writes
+ * (one at a time) and the detach, which stops eviction, the event stream
+ * (opened before anything was written) must hold exactly W evictions,
+ * in bucket id order.
+ */
+#define OE_WRITES	60
+
+static int fifo_exact(void)
+{
+	uint64_t fails = atomic_load(&G.failures), prev = 0, nev = 0;
+	uint64_t first_id = 0, cap;
+	struct kvb_store_info info;
+	struct kvb_attach a;
+	uint8_t *buf = malloc(EVBUF);
+	int fd, efd, ret;
+	uint32_t i;
+	ssize_t n;
+
+	attach_init(&a, G.dev, KVB_ATTACH_FORMAT);
+	a.chunk_size = 64U << 20;
+	a.policy = KVB_POLICY_FIFO;
+	a.high_watermark = 100;
+	a.low_watermark = 99;
+	ret = kvb_ioctl(G.ctl, KVB_IOC_ATTACH, &a);
+	if (ret) {
+		fail(-3, "fifo-exact: format %s: %s", G.dev, strerror(-ret));
+		return 1;
+	}
+	efd = open_nb(a.id);
+	fd = store_open(a.id);
+	if (fd < 0 || efd < 0 || !buf || st_info(fd, &info)) {
+		fail(-3, "fifo-exact: setup");
+		return 1;
+	}
+	cap = info.capacity_bytes / info.chunk_size;
+	for (i = 0; i < cap + OE_WRITES; i++) {
+		char key[32];
+		struct tkey k = { key, 0, 100, i };
+		struct kvb_obj_desc d = { .status = 0 };
+		uint64_t bucket;
+
+		k.klen = snprintf(key, sizeof(key), "oe:%u", i);
+		ret = put_one(fd, &k, 0, &d, &bucket);
+		if (ret || d.status) {
+			fail(-3, "fifo-exact: OFFLOAD %u: %d status %d", i, ret,
+			     d.status);
+			break;
+		}
+		if (!first_id)
+			first_id = bucket;
+	}
+	if (st_info(fd, &info))
+		fail(-3, "fifo-exact: STORE_INFO");
+	close(fd);
+	if (ctl_detach(G.ctl, a.id))
+		fail(-3, "fifo-exact: DETACH failed");
+	/* every eviction, then end of file */
+	while ((n = read(efd, buf, EVBUF)) > 0) {
+		size_t off = 0;
+
+		while (off + sizeof(struct kvb_event) <= (size_t)n) {
+			const struct kvb_event *e = (const void *)(buf + off);
+
+			if (e->type != KVB_EVENT_EVICT ||
+			    e->bucket_id != first_id + nev || e->nr_keys != 1)
+				fail(-3, "fifo-exact: event %llu: type %u bucket %llu (%u keys), expected bucket %llu",
+				     (unsigned long long)nev + 1, e->type,
+				     (unsigned long long)e->bucket_id,
+				     e->nr_keys,
+				     (unsigned long long)(first_id + nev));
+			prev = e->bucket_id;
+			nev++;
+			off += e->rec_len;
+		}
+	}
+	if (n < 0)
+		fail(-3, "fifo-exact: read events: %s", strerror(errno));
+	close(efd);
+	free(buf);
+	printf("# fifo-exact: %llu buckets fill the store, %u more written: %llu evicted (%llu waits before the detach), the last bucket %llu\n",
+	       (unsigned long long)cap, OE_WRITES, (unsigned long long)nev,
+	       (unsigned long long)info.space_waits,
+	       (unsigned long long)prev);
+	if (nev != OE_WRITES)
+		fail(-3, "fifo-exact: %llu evictions for %u writes into a full store: %s",
+		     (unsigned long long)nev, OE_WRITES,
+		     nev > OE_WRITES ? "eviction went on after the waiting write had its room" :
+				       "writes found room without an eviction");
+	return atomic_load(&G.failures) != fails;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -1882,12 +1981,13 @@ int main(int argc, char **argv)
 		G.seconds = atof(optarg);
 	}
 	G.dev = optind < argc ? argv[optind] : kvb_disk(0);
-	printf("1..2\n# kvb_stress: dev %s, %.0f s, %d threads\n",
+	printf("1..3\n# kvb_stress: dev %s, %.0f s, %d threads\n",
 	       G.dev ? G.dev : "(none)", G.seconds, NTHREADS);
 	fflush(stdout);
 	if (!G.dev || stat(G.dev, &sb) || !S_ISBLK(sb.st_mode)) {
 		printf("ok 1 stress # SKIP no block device\n");
 		printf("ok 2 evict-order # SKIP no block device\n");
+		printf("ok 3 fifo-exact # SKIP no block device\n");
 		return 0;
 	}
 	if (!module_loaded()) {
@@ -2007,6 +2107,13 @@ int main(int argc, char **argv)
 		ret = 1;
 	} else {
 		printf("ok 2 evict-order\n");
+	}
+	fflush(stdout);
+	if (fifo_exact()) {
+		printf("not ok 3 fifo-exact\n");
+		ret = 1;
+	} else {
+		printf("ok 3 fifo-exact\n");
 	}
 	return ret;
 }

@@ -2,9 +2,15 @@
 /*
  * The command-line tools: a kvbucketctl round trip (attach, put, get,
  * query, scan, info, stats, rm, detach) whose --json output is parsed by a
- * strict JSON parser and compared with what the ioctls say, and
- * kvbucket-demo on a scratch disk.
+ * strict JSON parser and compared with what the ioctls say; eviction
+ * (attach --policy and watermarks, policy, info/stats --json fields, and
+ * `events` following the evictions that writes cause, checked against the
+ * keys written); and kvbucket-demo on a scratch disk.
  */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+
 #include "kselftest_harness.h"
 #include "kvb_test.h"
 
@@ -94,6 +100,105 @@ static int run_tool(struct run *r, const void *in, size_t in_len,
 		return -errno;
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	return 0;
+}
+
+/*
+ * Start argv[0] (a tool name) with stdin from /dev/null and stdout to a
+ * pipe, whose read end goes to *out; stderr is inherited. The pid or -1.
+ */
+static pid_t spawn_tool(char *const argv[], int *out)
+{
+	char path[512];
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	tool_path(argv[0], path, sizeof(path));
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		/* not left behind by a test that fails half-way */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(devnull, 0);
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execvp(path, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	*out = p[0];
+	return pid;
+}
+
+/* Still running (not a zombie)? Does not reap it. */
+static bool running(pid_t pid)
+{
+	siginfo_t si = { 0 };
+
+	return !waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) &&
+	       si.si_pid != pid;
+}
+
+/*
+ * Wait until pid, a tool, has /dev/kvbucket<id> open, so that it reads
+ * every event from then on: true, or false if it exited or 30 s went by.
+ * Until it has exec'ed the tool, the fds it shows are the test's (even
+ * O_CLOEXEC ones): they do not count.
+ */
+static bool wait_open(pid_t pid, uint32_t id)
+{
+	char dir[64], want[64], lnk[256], path[384];
+	int i;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	store_path(id, want, sizeof(want));
+	for (i = 0; i < 30000 && running(pid); i++) {
+		struct dirent *de;
+		ssize_t n;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = readlink(path, lnk, sizeof(lnk) - 1);
+		lnk[n > 0 ? n : 0] = 0;
+		if (!strstr(lnk, "kvbucketctl")) {
+			usleep(1000);
+			continue;
+		}
+		d = opendir(dir);
+		if (!d)
+			return false;
+		while ((de = readdir(d))) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			n = readlink(path, lnk, sizeof(lnk) - 1);
+			if (n > 0) {
+				lnk[n] = 0;
+				if (!strcmp(lnk, want)) {
+					closedir(d);
+					return true;
+				}
+			}
+		}
+		closedir(d);
+		usleep(1000);	/* polling for a condition, not a delay */
+	}
+	return false;
+}
+
+/* Read fd to the end and reap pid: its output in r (out, status). */
+static void finish_tool(struct run *r, pid_t pid, int fd)
+{
+	int st;
+
+	memset(r, 0, sizeof(*r));
+	r->out_len = read_fd(fd, &r->out);
+	close(fd);
+	r->status = waitpid(pid, &st, 0) == pid ?
+		    (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) : -1;
 }
 
 /* ---- a strict JSON parser --------------------------------------------- */
@@ -590,6 +695,363 @@ TEST_F_TIMEOUT(tools, kvbucketctl_round_trip, 120)
 	EXPECT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
 	EXPECT_EQ(3, r.out_len);
 	EXPECT_EQ(0, memcmp(r.out, "xyz", 3));
+}
+
+static int sysfs_read_str(uint32_t id, const char *file, char *buf, size_t len)
+{
+	char path[96];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/%s", id, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+/* The eviction fields of info/stats/list --json against STORE_INFO. */
+#define EXPECT_EVICTION_JSON(v, info, pol) do { \
+	EXPECT_TRUE(jstreq((v), "policy", (pol), strlen(pol))); \
+	EXPECT_EQ((info)->high_watermark, jnum((v), "high_watermark")); \
+	EXPECT_EQ((info)->low_watermark, jnum((v), "low_watermark")); \
+	EXPECT_EQ((info)->nr_evicted, jnum((v), "nr_evicted")); \
+	EXPECT_EQ((info)->evicted_keys, jnum((v), "evicted_keys")); \
+	EXPECT_EQ((info)->reclaimed_bytes, jnum((v), "reclaimed_bytes")); \
+	EXPECT_EQ((info)->space_waits, jnum((v), "space_waits")); \
+	EXPECT_EQ((info)->events_lost, jnum((v), "events_lost")); \
+} while (0)
+
+#define EV_KEYS		3	/* keys per bucket */
+#define EV_MAX		64	/* buckets written at most */
+
+struct ev_bucket {
+	uint64_t id;
+	char key[EV_KEYS][32];
+	struct tkey k[EV_KEYS];
+};
+
+/* Bucket i: EV_KEYS keys, the first of bucket 0 binary (JSON \u00NN). */
+static int ev_put(int fd, struct ev_bucket *b, unsigned int i)
+{
+	struct kvb_batch bt;
+	unsigned int j;
+	int ret;
+
+	for (j = 0; j < EV_KEYS; j++) {
+		int n = snprintf(b->key[j], sizeof(b->key[j]), "ev/%u/%c", i,
+				 'a' + j);
+
+		if (i == 0 && j == 0) {
+			memcpy(b->key[j], "\x00\xff\"ev\\0", 7);
+			n = 7;
+		}
+		b->k[j] = (struct tkey){ b->key[j], n, 100 + 37 * i + j, i };
+	}
+	ret = put_batch(fd, b->k, EV_KEYS, 0, NULL, &bt);
+	b->id = ret ? 0 : bt.bucket_id;
+	return ret ? ret : (int)bt.nr_done;
+}
+
+/* An "evict" object of `events --json` is bucket b's eviction, seq seq. */
+static bool ev_json_is(const struct jv *e, const struct ev_bucket *b,
+		       uint64_t seq)
+{
+	const struct jv *keys = jget(e, "keys");
+	uint64_t bytes = 0;
+	unsigned int j;
+
+	if (!jstreq(e, "type", "evict", 5) || jnum(e, "seq") != seq ||
+	    jnum(e, "bucket_id") != b->id || jnum(e, "nr_keys") != EV_KEYS ||
+	    !jstreq(e, "policy", "fifo", 4) || !keys || keys->t != J_ARR ||
+	    keys->n != EV_KEYS)
+		return false;
+	/* exactly the keys written, in the order they were offloaded */
+	for (j = 0; j < EV_KEYS; j++) {
+		const struct jv *k = jat(keys, j);
+
+		if (!jstreq(k, "key", b->k[j].key, b->k[j].klen) ||
+		    jnum(k, "value_len") != b->k[j].vlen)
+			return false;
+		bytes += b->k[j].vlen;
+	}
+	return jnum(e, "value_bytes") == bytes;
+}
+
+/* Check JSON Lines of `events --json` against buckets b[0..n): exactly. */
+static int ev_lines_check(struct __test_metadata *_metadata, char *out,
+			  const struct ev_bucket *b, unsigned int n,
+			  uint64_t seq, const char *who)
+{
+	char *line, *save = NULL;
+	unsigned int nev = 0;
+	struct jv v;
+
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), nev++) {
+		if (!jparse(line, strlen(line), &v)) {
+			TH_LOG("%s: not JSON: '%s'", who, line);
+			return -1;
+		}
+		if (nev >= n) {
+			/* FIFO, equal buckets, one waiting write at a time */
+			TH_LOG("%s: eviction %u that no write needed: '%s'",
+			       who, nev + 1, line);
+			continue;
+		}
+		if (!ev_json_is(&v, &b[nev], seq + nev))
+			TH_LOG("%s: event %u: '%s', expected bucket %llu", who,
+			       nev + 1, line, (unsigned long long)b[nev].id);
+		else
+			continue;
+		return -1;
+	}
+	return nev;
+}
+
+TEST_F_TIMEOUT(tools, kvbucketctl_eviction, 300)
+{
+	static struct ev_bucket bk[EV_MAX];
+	struct kvb_store_info info;
+	char buf[64], idbuf[16];
+	unsigned int i, nchunks;
+	const unsigned int K = 3;	/* evictions the follower waits for */
+	struct jv v;
+	struct run r, all;
+	uint32_t id;
+	pid_t pid, pid_all;
+	int sfd, out, out_all;
+
+	/* attach: watermarks the kernel refuses (1), usage errors (2) */
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--high-watermark", "50");	/* default low: 80 */
+	EXPECT_EQ(1, r.status) TH_LOG("stderr: %s", r.err);
+	EXPECT_NE(NULL, strstr(r.err, "watermark")) TH_LOG("stderr: %s", r.err);
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--low-watermark", "100");	/* low <= 99 */
+	EXPECT_EQ(1, r.status) TH_LOG("stderr: %s", r.err);
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--high-watermark", "101");
+	EXPECT_EQ(2, r.status);
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--low-watermark", "0");
+	EXPECT_EQ(2, r.status);
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--high-watermark", "40", "--low-watermark", "40");
+	EXPECT_EQ(2, r.status);
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--policy", "mru");
+	EXPECT_EQ(2, r.status);
+	ASSERT_EQ(0, ctl_list(self->ctl, NULL, 0));
+
+	/*
+	 * 64 MiB chunks, every bucket takes one: the store holds nchunks
+	 * buckets. At a high watermark of 100 % nothing is evicted until an
+	 * OFFLOAD finds no room; then it waits while FIFO evicts the oldest
+	 * bucket: one eviction per bucket written beyond nchunks, no more
+	 * (design.rst: FIFO never over-evicts).
+	 */
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--format", "--chunk-size", "64M", "--policy", "lru",
+	    "--high-watermark", "100", "--low-watermark", "99", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	id = jnum(&v, "id");
+	snprintf(idbuf, sizeof(idbuf), "%u", id);
+	ASSERT_EQ(0, ctl_info(self->ctl, id, &info));
+	EXPECT_EQ(KVB_POLICY_LRU, info.policy);
+	EXPECT_EQ(100, info.high_watermark);
+	EXPECT_EQ(99, info.low_watermark);
+	ASSERT_EQ(64 * KVB_MIB, info.chunk_size);
+	nchunks = info.capacity_bytes / info.chunk_size;
+	ASSERT_LT(nchunks + K + 1, EV_MAX);
+
+	/* policy: read, refused (nothing changes), changed */
+	RUN(&r, NULL, 0, "kvbucketctl", "policy", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	EXPECT_EQ(id, jnum(&v, "id"));
+	EXPECT_TRUE(jstreq(&v, "policy", "lru", 3));
+	EXPECT_EQ(100, jnum(&v, "high_watermark"));
+	EXPECT_EQ(99, jnum(&v, "low_watermark"));
+	RUN(&r, NULL, 0, "kvbucketctl", "policy", "lfu", "--high-watermark",
+	    "50");			/* low 99 stays: low >= high */
+	EXPECT_EQ(1, r.status);
+	EXPECT_NE(NULL, strstr(r.err, "watermark")) TH_LOG("stderr: %s", r.err);
+	ASSERT_EQ(0, ctl_info(self->ctl, id, &info));
+	EXPECT_EQ(KVB_POLICY_LRU, info.policy);
+	EXPECT_EQ(100, info.high_watermark);
+	EXPECT_EQ(99, info.low_watermark);
+	RUN(&r, NULL, 0, "kvbucketctl", "policy", "lfu", "--high-watermark",
+	    "90", "--low-watermark", "80", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	EXPECT_TRUE(jstreq(&v, "policy", "lfu", 3));
+	EXPECT_EQ(90, jnum(&v, "high_watermark"));
+	EXPECT_EQ(80, jnum(&v, "low_watermark"));
+	ASSERT_EQ(0, sysfs_read_str(id, "policy", buf, sizeof(buf)));
+	EXPECT_STREQ("lfu\n", buf);
+	ASSERT_EQ(0, sysfs_read_str(id, "high_watermark", buf, sizeof(buf)));
+	EXPECT_STREQ("90\n", buf);
+	RUN(&r, NULL, 0, "kvbucketctl", "--store", idbuf, "policy", "fifo",
+	    "--high-watermark", "100", "--low-watermark", "99");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	EXPECT_NE(NULL, strstr(r.out, "fifo")) TH_LOG("stdout: %s", r.out);
+	ASSERT_EQ(0, ctl_info(self->ctl, id, &info));
+	EXPECT_EQ(KVB_POLICY_FIFO, info.policy);
+	EXPECT_EQ(100, info.high_watermark);
+	EXPECT_EQ(99, info.low_watermark);
+	RUN(&r, NULL, 0, "kvbucketctl", "policy", "random");
+	EXPECT_EQ(2, r.status);
+
+	/*
+	 * Two followers, open before anything is written: one for K events,
+	 * one until the store is detached (it sees every eviction).
+	 */
+	snprintf(buf, sizeof(buf), "%u", K);
+	{
+		char *const argv[] = { "kvbucketctl", "events", "--count", buf,
+				       "--json", NULL };
+		char *const argv_all[] = { "kvbucketctl", "events", "--json",
+					   NULL };
+
+		pid = spawn_tool(argv, &out);
+		pid_all = spawn_tool(argv_all, &out_all);
+	}
+	ASSERT_LT(0, pid);
+	ASSERT_LT(0, pid_all);
+	ASSERT_TRUE(wait_open(pid, id)) TH_LOG("kvbucketctl events did not open the store");
+	ASSERT_TRUE(wait_open(pid_all, id)) TH_LOG("kvbucketctl events did not open the store");
+
+	sfd = store_open(id);
+	ASSERT_LE(0, sfd);
+	for (i = 0; i < nchunks + K; i++)
+		ASSERT_EQ(EV_KEYS, ev_put(sfd, &bk[i], i)) TH_LOG("bucket %u", i);
+	/* exactly the K oldest buckets, in order, with their keys */
+	finish_tool(&r, pid, out);
+	EXPECT_EQ(0, r.status);
+	EXPECT_EQ(K, ev_lines_check(_metadata, r.out, bk, K, 1,
+				    "events --count"));
+
+	/* the counters, through STORE_INFO and the tools */
+	ASSERT_EQ(0, st_info(sfd, &info));
+	EXPECT_EQ(K, info.nr_evicted) TH_LOG("FIFO evicted more than the writes needed");
+	EXPECT_EQ(K * EV_KEYS, info.evicted_keys);
+	EXPECT_EQ(K * info.chunk_size, info.reclaimed_bytes);
+	EXPECT_EQ(K, info.space_waits);
+	EXPECT_EQ(0, info.events_lost);
+	EXPECT_EQ(nchunks, info.nr_buckets);
+	EXPECT_EQ(nchunks * EV_KEYS, info.nr_keys);
+	for (i = 0; i < K; i++)		/* evicted: gone */
+		EXPECT_EQ(-ENOENT, query_status(sfd, bk[i].k[1].key,
+						bk[i].k[1].klen));
+	for (; i < nchunks + K; i++)	/* the rest: there */
+		EXPECT_EQ(0, get_one(sfd, &bk[i].k[0])) TH_LOG("bucket %u", i);
+	RUN(&r, NULL, 0, "kvbucketctl", "info", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	EXPECT_EVICTION_JSON(&v, &info, "fifo");
+	EXPECT_EQ(info.nr_keys, jnum(&v, "nr_keys"));
+	RUN(&r, NULL, 0, "kvbucketctl", "stats", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	EXPECT_EVICTION_JSON(&v, &info, "fifo");
+	RUN(&r, NULL, 0, "kvbucketctl", "list", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	ASSERT_EQ(1, v.n);
+	EXPECT_EVICTION_JSON(jat(&v, 0), &info, "fifo");
+	RUN(&r, NULL, 0, "kvbucketctl", "info");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	EXPECT_NE(NULL, strstr(r.out, "fifo (evicts above 100% of capacity, down to 99%)"))
+		TH_LOG("stdout: %s", r.out);
+
+	/*
+	 * Detach: that stops eviction, and the follower without --count
+	 * gets what is queued, then end of file (exit 0). Exactly the K
+	 * evictions the writes needed: design.rst says FIFO never
+	 * over-evicts.
+	 */
+	close(sfd);
+	ASSERT_EQ(0, ctl_detach(self->ctl, id));
+	finish_tool(&all, pid_all, out_all);
+	EXPECT_EQ(0, all.status);
+	EXPECT_EQ(K, ev_lines_check(_metadata, all.out, bk, K, 1,
+				    "events until detach"));
+
+	/*
+	 * Attach it again with the watermarks given to attach, and follow it
+	 * in text form: one more bucket, which must wait for one eviction,
+	 * the first of this attachment (seq 1).
+	 */
+	RUN(&r, NULL, 0, "kvbucketctl", "attach", (char *)self->disk,
+	    "--policy", "fifo", "--high-watermark", "100", "--low-watermark",
+	    "99", "--json");
+	ASSERT_EQ(0, r.status) TH_LOG("stderr: %s", r.err);
+	ASSERT_JSON(&r, &v);
+	id = jnum(&v, "id");
+	snprintf(idbuf, sizeof(idbuf), "%u", id);
+	ASSERT_EQ(0, ctl_info(self->ctl, id, &info));
+	EXPECT_EQ(KVB_POLICY_FIFO, info.policy);
+	EXPECT_EQ(100, info.high_watermark);
+	EXPECT_EQ(99, info.low_watermark);
+	EXPECT_EQ(0, info.nr_evicted);
+	EXPECT_EQ(nchunks, info.nr_buckets);
+	EXPECT_EQ(info.capacity_bytes, info.used_bytes);
+	{
+		char *const argv[] = { "kvbucketctl", "-s", idbuf, "events",
+				       "--count", "1", NULL };
+		char *const argv_all[] = { "kvbucketctl", "events", "--json",
+					   NULL };
+		char want[160];
+
+		pid = spawn_tool(argv, &out);
+		pid_all = spawn_tool(argv_all, &out_all);
+		ASSERT_LT(0, pid);
+		ASSERT_LT(0, pid_all);
+		ASSERT_TRUE(wait_open(pid, id));
+		ASSERT_TRUE(wait_open(pid_all, id));
+		sfd = store_open(id);
+		ASSERT_LE(0, sfd);
+		i = nchunks + K;
+		ASSERT_EQ(EV_KEYS, ev_put(sfd, &bk[i], i));
+		ASSERT_EQ(0, st_info(sfd, &info));
+		if (info.space_waits != 1 || !info.nr_evicted) {
+			/* it found room: no event for the follower */
+			kill(pid, SIGKILL);
+			finish_tool(&r, pid, out);
+			EXPECT_EQ(1, info.space_waits)
+				TH_LOG("the write found room in a full store");
+		} else {
+			finish_tool(&r, pid, out);
+			EXPECT_EQ(0, r.status);
+			snprintf(want, sizeof(want),
+				 "evict seq=1 bucket=%llu keys=%u bytes=%llu policy=fifo\n"
+				 "  %.*s  %llu\n  %.*s  %llu\n  %.*s  %llu\n",
+				 (unsigned long long)bk[K].id, EV_KEYS,
+				 (unsigned long long)(bk[K].k[0].vlen +
+						      bk[K].k[1].vlen +
+						      bk[K].k[2].vlen),
+				 (int)bk[K].k[0].klen, bk[K].key[0],
+				 (unsigned long long)bk[K].k[0].vlen,
+				 (int)bk[K].k[1].klen, bk[K].key[1],
+				 (unsigned long long)bk[K].k[1].vlen,
+				 (int)bk[K].k[2].klen, bk[K].key[2],
+				 (unsigned long long)bk[K].k[2].vlen);
+			EXPECT_STREQ(want, r.out);
+		}
+		close(sfd);
+		ASSERT_EQ(0, ctl_detach(self->ctl, id));
+		finish_tool(&all, pid_all, out_all);
+		EXPECT_EQ(0, all.status);
+		EXPECT_EQ(1, ev_lines_check(_metadata, all.out, bk + K, 1, 1,
+					    "events until the second detach"));
+	}
 }
 
 TEST_F_TIMEOUT(tools, kvbucket_demo, 400)
