@@ -1624,7 +1624,9 @@ static void final_verify(void)
 /* keys per bucket: taking them out of the index one by one takes a while */
 #define EO_KEYS		4000
 #define EO_VLEN		64
-#define EO_SECONDS	6.0
+#define EO_SECONDS	6.0	/* and until readers saw EO_SEEN keys go */
+#define EO_SEEN		8
+#define EO_MAX_SECONDS	120.0	/* a slow (debug) kernel */
 
 static struct {
 	uint32_t id;
@@ -1656,8 +1658,10 @@ static void *eo_writer(void *arg)
 	uint64_t n;
 	unsigned int j;
 
-	for (n = 0; !atomic_load(&EO.stop) && now_s() - EO.t0 < EO_SECONDS;
-	     n++) {
+	for (n = 0; !atomic_load(&EO.stop) && now_s() - EO.t0 < EO_MAX_SECONDS &&
+	     (now_s() - EO.t0 < EO_SECONDS ||
+	      atomic_load(&EO.hits) + atomic_load(&EO.late) +
+	      atomic_load(&EO.never) < EO_SEEN); n++) {
 		for (j = 0; j < EO_KEYS; j++) {
 			eo_key(keys[j], sizeof(keys[j]), n, j);
 			fill_value(key_seed(keys[j], strlen(keys[j]), 0),
