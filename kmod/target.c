@@ -296,9 +296,12 @@ void kvb_store_fill_info(struct kvb_store *st, struct kvb_store_info *info)
 	info->nr_damaged = st->nr_damaged;
 	info->nr_torn = st->nr_torn;
 	strscpy(info->path, st->path, sizeof(info->path));
-	info->policy = READ_ONCE(st->policy);
-	info->high_watermark = READ_ONCE(st->high_wm);
-	info->low_watermark = READ_ONCE(st->low_wm);
+	/* under the lock SET_POLICY holds: a pair that was in force */
+	spin_lock(&st->space_lock);
+	info->policy = st->policy;
+	info->high_watermark = st->high_wm;
+	info->low_watermark = st->low_wm;
+	spin_unlock(&st->space_lock);
 	info->nr_evicted = READ_ONCE(st->nr_evicted);
 	info->evicted_keys = READ_ONCE(st->evicted_keys);
 	info->reclaimed_bytes = READ_ONCE(st->reclaimed_bytes);
