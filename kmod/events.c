@@ -211,6 +211,9 @@ ssize_t kvb_events_read(struct kvb_file *f, char __user *ubuf, size_t len,
 	size_t done = 0;
 	ssize_t ret = 0;
 
+	/* like a pipe: a read of nothing returns 0 at once, consuming nothing */
+	if (!len)
+		return 0;
 	if (mutex_lock_interruptible(&f->ev_mutex))
 		return -EINTR;
 	for (;;) {

@@ -2908,8 +2908,8 @@ static void *blocked_poll(void *arg)
 }
 
 /*
- * read(): whole records, EMSGSIZE when the next one does not fit (and it
- * stays next), EFAULT (same), EAGAIN with O_NONBLOCK, blocking without;
+ * read(): whole records, 0 for a read of 0 bytes (consuming nothing),
+ * EMSGSIZE when the next one does not fit (and it stays next), EFAULT (same), EAGAIN with O_NONBLOCK, blocking without;
  * poll() readiness.
  */
 TEST_F_TIMEOUT(ev, events_read_edges, 300)
@@ -2941,7 +2941,9 @@ TEST_F_TIMEOUT(ev, events_read_edges, 300)
 	ASSERT_LE(0, bp->fd);
 	ev_fill(_metadata, &m, "edge", 12, ids);
 
-	/* nothing yet */
+	/* nothing yet; a read of 0 bytes returns 0, blocking fd or not */
+	EXPECT_EQ(0, read(fd, buf, 0));
+	EXPECT_EQ(0, read(br->fd, buf, 0));
 	EXPECT_EQ(-1, read(fd, buf, 1 << 16));
 	EXPECT_EQ(EAGAIN, errno);
 	p = (struct pollfd){ .fd = fd, .events = POLLIN };
@@ -2967,6 +2969,8 @@ TEST_F_TIMEOUT(ev, events_read_edges, 300)
 	EXPECT_EQ(1, poll(&p, 1, 0));
 	EXPECT_TRUE(p.revents & POLLIN);
 
+	/* 0 bytes: 0, and the next record stays next */
+	EXPECT_EQ(0, read(fd, buf, 0));
 	/* too small for the next record: EMSGSIZE, it stays next */
 	EXPECT_EQ(-1, read(fd, buf, len1 - 1));
 	EXPECT_EQ(EMSGSIZE, errno);

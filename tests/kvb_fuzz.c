@@ -3398,7 +3398,16 @@ static void fz_read(struct th *th)
 	G.rd_eagain += err == EAGAIN;
 	G.rd_emsgsize += err == EMSGSIZE;
 	G.rd_efault += err == EFAULT;
-	if (n > 0) {
+	if (!len) {
+		/*
+		 * A read of nothing: 0 at once, consuming nothing (the seq
+		 * check of the next records shows that); EFAULT only from
+		 * vfs_read()'s access_ok() on a kernel address.
+		 */
+		if (n != 0 && !(err == EFAULT && how == 2))
+			fail(th, "read() of 0 bytes: %zd (%s)", n,
+			     n < 0 ? strerror(err) : "no error");
+	} else if (n > 0) {
 		if ((size_t)n > len || (size_t)n > mapped)
 			fail(th, "read() returned %zd bytes into %zu (%zu writable)",
 			     n, len, mapped);
