@@ -39,37 +39,52 @@ void kvb_space_destroy(struct kvb_store *st)
 	st->chunk_map = NULL;
 }
 
-/* Find nr free consecutive chunks; *start receives the device offset. */
-int kvb_space_alloc(struct kvb_store *st, u64 nr, u64 *start)
+/*
+ * Find nr free consecutive chunks and take them; space_lock. *found is the
+ * first chunk; *kick is set when the used space just crossed the high
+ * watermark and reclaim must be started (after dropping the lock).
+ */
+static int __kvb_space_alloc(struct kvb_store *st, u64 nr,
+			     unsigned long *found, bool *kick)
 {
-	unsigned long size = st->nr_chunks, found;
-	bool kick = false;
+	unsigned long size = st->nr_chunks, at;
 
-	if (nr > size)
+	lockdep_assert_held(&st->space_lock);
+	at = bitmap_find_next_zero_area(st->chunk_map, size, st->alloc_cursor,
+					nr, 0);
+	if (at >= size)
+		at = bitmap_find_next_zero_area(st->chunk_map, size, 0, nr, 0);
+	if (at >= size)
 		return -ENOSPC;
-	spin_lock(&st->space_lock);
-	found = bitmap_find_next_zero_area(st->chunk_map, size,
-					   st->alloc_cursor, nr, 0);
-	if (found >= size)
-		found = bitmap_find_next_zero_area(st->chunk_map, size, 0,
-						   nr, 0);
-	if (found >= size) {
-		spin_unlock(&st->space_lock);
-		return -ENOSPC;
-	}
-	bitmap_set(st->chunk_map, found, nr);
+	bitmap_set(st->chunk_map, at, nr);
 	st->used_chunks += nr;
-	st->alloc_cursor = found + nr;
+	st->alloc_cursor = at + nr;
 	if (!st->reclaiming &&
 	    st->used_chunks * 100 > st->nr_chunks * st->high_wm) {
 		st->reclaiming = true;
-		kick = true;
+		*kick = true;
 	}
+	*found = at;
+	return 0;
+}
+
+/* Find nr free consecutive chunks; *start receives the device offset. */
+int kvb_space_alloc(struct kvb_store *st, u64 nr, u64 *start)
+{
+	unsigned long found;
+	bool kick = false;
+	int ret;
+
+	if (nr > st->nr_chunks)
+		return -ENOSPC;
+	spin_lock(&st->space_lock);
+	ret = __kvb_space_alloc(st, nr, &found, &kick);
 	spin_unlock(&st->space_lock);
-	*start = kvb_chunk_pos(st, found);
+	if (!ret)
+		*start = kvb_chunk_pos(st, found);
 	if (kick)
 		kvb_reclaim_kick(st);
-	return 0;
+	return ret;
 }
 
 /* Is there a free run of nr chunks? space_lock. */
@@ -102,9 +117,18 @@ static bool kvb_space_freed(struct kvb_store *st, u64 gen)
 	return READ_ONCE(st->space_gen) != gen || READ_ONCE(st->dead);
 }
 
+/* A waiter leaves; the last one takes its request back. space_lock. */
+static void kvb_space_unwait(struct kvb_store *st)
+{
+	lockdep_assert_held(&st->space_lock);
+	if (!--st->space_waiters)
+		st->need_chunks = 0;
+}
+
 int kvb_space_alloc_wait(struct kvb_store *st, u64 nr, u64 *start)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(KVB_SPACE_WAIT_MS);
+	unsigned long found;
 	u64 gen;
 	int ret;
 
@@ -119,11 +143,25 @@ int kvb_space_alloc_wait(struct kvb_store *st, u64 nr, u64 *start)
 	spin_unlock(&st->space_lock);
 	for (;;) {
 		long left = (long)(deadline - jiffies);
+		bool kick = false;
 
 		gen = READ_ONCE(st->space_gen);
-		ret = kvb_space_alloc(st, nr, start);
-		if (ret != -ENOSPC)
-			break;
+		/*
+		 * Taking the run and withdrawing the request in one section:
+		 * the work item never sees a request already satisfied, so
+		 * it does not evict a bucket more than the writers need.
+		 */
+		spin_lock(&st->space_lock);
+		ret = __kvb_space_alloc(st, nr, &found, &kick);
+		if (!ret)
+			kvb_space_unwait(st);
+		spin_unlock(&st->space_lock);
+		if (kick)
+			kvb_reclaim_kick(st);
+		if (!ret) {
+			*start = kvb_chunk_pos(st, found);
+			return 0;
+		}
 		if (left <= 0) {
 			ret = READ_ONCE(st->reclaim_err) ?: -EAGAIN;
 			break;
@@ -139,8 +177,7 @@ int kvb_space_alloc_wait(struct kvb_store *st, u64 nr, u64 *start)
 		}
 	}
 	spin_lock(&st->space_lock);
-	if (!--st->space_waiters)
-		st->need_chunks = 0;
+	kvb_space_unwait(st);
 	spin_unlock(&st->space_lock);
 	return ret;
 }
