@@ -17,22 +17,8 @@ FIXTURE(bk) {
 static int bk_attach(FIXTURE_DATA(bk) *self, const char *disk,
 		     uint32_t flags, uint32_t chunk)
 {
-	int ret;
-
-	if (self->fd >= 0) {
-		close(self->fd);
-		self->fd = -1;
-		ret = ctl_detach(self->ctl, self->id);
-		if (ret)
-			return ret;
-	}
-	ret = ctl_attach(self->ctl, disk, flags, 0, 0, chunk, &self->id);
-	if (ret)
-		return ret;
-	self->fd = store_open(self->id);
-	if (self->fd < 0)
-		return -errno;
-	return st_info(self->fd, &self->info);
+	return store_attach_open(self->ctl, disk, flags, 0, 0, chunk,
+				 &self->id, &self->fd, &self->info);
 }
 
 FIXTURE_SETUP(bk)

@@ -19,23 +19,9 @@ FIXTURE(st) {
 static int st_attach(FIXTURE_DATA(st) *self, uint32_t flags,
 		     uint32_t max_keys, uint64_t max_bytes)
 {
-	int ret;
-
-	if (self->fd >= 0) {
-		close(self->fd);
-		self->fd = -1;
-		ret = ctl_detach(self->ctl, self->id);
-		if (ret)
-			return ret;
-	}
-	ret = ctl_attach(self->ctl, self->disk, flags, max_keys, max_bytes, 0,
-			 &self->id);
-	if (ret)
-		return ret;
-	self->fd = store_open(self->id);
-	if (self->fd < 0)
-		return -errno;
-	return st_info(self->fd, &self->info);
+	return store_attach_open(self->ctl, self->disk, flags, max_keys,
+				 max_bytes, 0, &self->id, &self->fd,
+				 &self->info);
 }
 
 FIXTURE_SETUP(st)
@@ -60,17 +46,6 @@ FIXTURE_TEARDOWN(st)
 		close(self->ctl);
 	EXPECT_EQ(0, detach_all());
 }
-
-/* The totals a failed call must not change. */
-#define EXPECT_TOTALS(_metadata, fd, before) do { \
-	struct kvb_store_info __now; \
-	ASSERT_EQ(0, st_info(fd, &__now)); \
-	EXPECT_EQ((before)->nr_keys, __now.nr_keys); \
-	EXPECT_EQ((before)->nr_buckets, __now.nr_buckets); \
-	EXPECT_EQ((before)->value_bytes, __now.value_bytes); \
-	EXPECT_EQ((before)->used_bytes, __now.used_bytes); \
-	EXPECT_EQ((before)->free_bytes, __now.free_bytes); \
-} while (0)
 
 #define TK(s, vlen) { (s), sizeof(s) - 1, (vlen), 0 }
 

@@ -90,68 +90,12 @@ static const char *pol_name(uint32_t p)
 
 /* ---- sysfs ------------------------------------------------------------ */
 
-static void sys_path(char *buf, size_t len, uint32_t id, const char *attr)
-{
-	snprintf(buf, len, "/sys/kernel/kvbucket/%u/%s", id, attr);
-}
-
-/* Write val (as is) to the store's attribute: 0 or -errno. */
-static int sys_write(uint32_t id, const char *attr, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd, ret = 0;
-
-	sys_path(path, sizeof(path), id, attr);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	if (n < 0)
-		ret = -errno;
-	else if ((size_t)n != strlen(val))
-		ret = -EIO;
-	close(fd);
-	return ret;
-}
-
-static int sys_read(uint32_t id, const char *attr, char *buf, size_t len)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	sys_path(path, sizeof(path), id, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = 0;
-	return 0;
-}
-
-static int sys_u64(uint32_t id, const char *attr, uint64_t *v)
-{
-	char buf[64], *end;
-	int ret = sys_read(id, attr, buf, sizeof(buf));
-
-	if (ret)
-		return ret;
-	*v = strtoull(buf, &end, 10);
-	return end == buf || *end ? -EPROTO : 0;
-}
-
 static int sys_write_u64(uint32_t id, const char *attr, uint64_t v)
 {
 	char buf[32];
 
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-	return sys_write(id, attr, buf);
+	return sysfs_write(id, attr, buf);
 }
 
 /* ---- policy ----------------------------------------------------------- */
@@ -945,13 +889,13 @@ static void model_final(struct model *m)
 	EXPECT_EQ(m->ev_keys, info.evicted_keys);
 	EXPECT_EQ(m->nr_events * m->chunk, info.reclaimed_bytes);
 	EXPECT_EQ(0, info.events_lost);
-	ASSERT_EQ(0, sys_u64(m->id, "evicted_buckets", &v));
+	ASSERT_EQ(0, sysfs_u64(m->id, "evicted_buckets", &v));
 	EXPECT_EQ(m->nr_events, v);
-	ASSERT_EQ(0, sys_u64(m->id, "evicted_keys", &v));
+	ASSERT_EQ(0, sysfs_u64(m->id, "evicted_keys", &v));
 	EXPECT_EQ(m->ev_keys, v);
-	ASSERT_EQ(0, sys_u64(m->id, "reclaimed_bytes", &v));
+	ASSERT_EQ(0, sysfs_u64(m->id, "reclaimed_bytes", &v));
 	EXPECT_EQ(m->nr_events * m->chunk, v);
-	ASSERT_EQ(0, sys_u64(m->id, "events_lost", &v));
+	ASSERT_EQ(0, sysfs_u64(m->id, "events_lost", &v));
 	EXPECT_EQ(0, v);
 
 	/* BUCKET_SCAN lists exactly the model's live buckets and keys */
@@ -1217,7 +1161,8 @@ TEST_F_TIMEOUT(pol, turnover_5x, 900)
 	EXPECT_EQ(policy, info.policy);
 	EXPECT_EQ(KVB_DEFAULT_HIGH_WATERMARK, info.high_watermark);
 	EXPECT_EQ(KVB_DEFAULT_LOW_WATERMARK, info.low_watermark);
-	ASSERT_EQ(0, sys_read(s->id, "policy", name, sizeof(name)));
+	ASSERT_EQ(0, sysfs_read(s->id, "policy", name, sizeof(name)));
+	name[strcspn(name, "\n")] = 0;
 	EXPECT_STREQ(pol_name(policy), name);
 
 	nsteps = 5 * s->nchunks + NHOT + NEARLY;
@@ -2242,11 +2187,12 @@ static void expect_pol_state(struct __test_metadata *_metadata,
 	EXPECT_EQ(want->policy, info.policy);
 	EXPECT_EQ(want->high, info.high_watermark);
 	EXPECT_EQ(want->low, info.low_watermark);
-	ASSERT_EQ(0, sys_read(s->id, "policy", buf, sizeof(buf)));
+	ASSERT_EQ(0, sysfs_read(s->id, "policy", buf, sizeof(buf)));
+	buf[strcspn(buf, "\n")] = 0;
 	EXPECT_STREQ(pol_name(want->policy), buf);
-	ASSERT_EQ(0, sys_u64(s->id, "high_watermark", &v));
+	ASSERT_EQ(0, sysfs_u64(s->id, "high_watermark", &v));
 	EXPECT_EQ(want->high, v);
-	ASSERT_EQ(0, sys_u64(s->id, "low_watermark", &v));
+	ASSERT_EQ(0, sysfs_u64(s->id, "low_watermark", &v));
 	EXPECT_EQ(want->low, v);
 }
 
@@ -2278,7 +2224,7 @@ static void apply_chg(struct __test_metadata *_metadata, const struct store *s,
 		EXPECT_EQ(next.low, p.low_watermark);
 	} else {
 		if (c->policy) {
-			ASSERT_EQ(0, sys_write(s->id, "policy",
+			ASSERT_EQ(0, sysfs_write(s->id, "policy",
 					       pol_name(c->policy)));
 		}
 		/* one at a time, low < high all along */
@@ -2310,7 +2256,7 @@ static void apply_chg(struct __test_metadata *_metadata, const struct store *s,
 	EXPECT_EQ(-EINVAL, set_pol(s->fd, 0, 0, cur->high, NULL));
 	EXPECT_EQ(-EINVAL, sys_write_u64(s->id, "low_watermark", cur->high));
 	EXPECT_EQ(-EINVAL, sys_write_u64(s->id, "high_watermark", cur->low));
-	EXPECT_EQ(-EINVAL, sys_write(s->id, "policy", "mru"));
+	EXPECT_EQ(-EINVAL, sysfs_write(s->id, "policy", "mru"));
 	expect_pol_state(_metadata, s, cur);
 }
 
@@ -2413,7 +2359,7 @@ TEST_F_TIMEOUT(ev, full_store_waits, 600)
 	EXPECT_EQ(KVB_POLICY_FIFO, info.policy);
 	EXPECT_EQ(100, info.high_watermark);
 	EXPECT_EQ(99, info.low_watermark);
-	ASSERT_EQ(0, sys_u64(s->id, "high_watermark", &v));
+	ASSERT_EQ(0, sysfs_u64(s->id, "high_watermark", &v));
 	EXPECT_EQ(100, v);
 	model_init(&m, _metadata, s, 4096, 1024);
 	ASSERT_TRUE(model_ok(&m));
@@ -2445,7 +2391,7 @@ TEST_F_TIMEOUT(ev, full_store_waits, 600)
 	ASSERT_EQ(0, st_info(s->fd, &info));
 	EXPECT_EQ(1, info.space_waits);
 	EXPECT_LE(1, info.nr_evicted);
-	ASSERT_EQ(0, sys_u64(s->id, "space_waits", &v));
+	ASSERT_EQ(0, sysfs_u64(s->id, "space_waits", &v));
 	EXPECT_EQ(1, v);
 	model_read(&m);
 	ASSERT_LE(1, m.nr_events) TH_LOG("the eviction that made room is queued");
@@ -2666,35 +2612,35 @@ TEST_F(ev, sysfs_bad_writes)
 	uint32_t i;
 
 	ATTACH(s, KVB_ATTACH_FORMAT, 0, 0, 0);
-	ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+	ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 	EXPECT_EQ(16ULL << 20, v);
 	for (i = 0; i < ARRAY_LEN(bad); i++) {
-		EXPECT_EQ(-EINVAL, sys_write(s->id, bad[i].attr, bad[i].val))
+		EXPECT_EQ(-EINVAL, sysfs_write(s->id, bad[i].attr, bad[i].val))
 			TH_LOG("%s <- \"%s\"", bad[i].attr, bad[i].val);
 		expect_pol(_metadata, s, KVB_POLICY_FIFO, 90, 80);
-		ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+		ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 		EXPECT_EQ(16ULL << 20, v);
 	}
 	/* good writes, with and without a newline */
-	EXPECT_EQ(0, sys_write(s->id, "policy", "lru\n"));
+	EXPECT_EQ(0, sysfs_write(s->id, "policy", "lru\n"));
 	expect_pol(_metadata, s, KVB_POLICY_LRU, 90, 80);
-	EXPECT_EQ(0, sys_write(s->id, "policy", "lfu"));
-	EXPECT_EQ(0, sys_write(s->id, "high_watermark", "100\n"));
-	EXPECT_EQ(0, sys_write(s->id, "low_watermark", "99"));
+	EXPECT_EQ(0, sysfs_write(s->id, "policy", "lfu"));
+	EXPECT_EQ(0, sysfs_write(s->id, "high_watermark", "100\n"));
+	EXPECT_EQ(0, sysfs_write(s->id, "low_watermark", "99"));
 	expect_pol(_metadata, s, KVB_POLICY_LFU, 100, 99);
-	EXPECT_EQ(0, sys_write(s->id, "low_watermark", "1"));
-	EXPECT_EQ(0, sys_write(s->id, "high_watermark", "2"));
+	EXPECT_EQ(0, sysfs_write(s->id, "low_watermark", "1"));
+	EXPECT_EQ(0, sysfs_write(s->id, "high_watermark", "2"));
 	expect_pol(_metadata, s, KVB_POLICY_LFU, 2, 1);
-	EXPECT_EQ(-EINVAL, sys_write(s->id, "low_watermark", "2"));
-	EXPECT_EQ(0, sys_write(s->id, "high_watermark", "90"));
-	EXPECT_EQ(0, sys_write(s->id, "low_watermark", "80"));
-	EXPECT_EQ(0, sys_write(s->id, "policy", "fifo"));
+	EXPECT_EQ(-EINVAL, sysfs_write(s->id, "low_watermark", "2"));
+	EXPECT_EQ(0, sysfs_write(s->id, "high_watermark", "90"));
+	EXPECT_EQ(0, sysfs_write(s->id, "low_watermark", "80"));
+	EXPECT_EQ(0, sysfs_write(s->id, "policy", "fifo"));
 	expect_pol(_metadata, s, KVB_POLICY_FIFO, 90, 80);
-	EXPECT_EQ(0, sys_write(s->id, "event_queue_bytes", "1073741824"));
-	ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+	EXPECT_EQ(0, sysfs_write(s->id, "event_queue_bytes", "1073741824"));
+	ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 	EXPECT_EQ(1ULL << 30, v);
-	EXPECT_EQ(0, sys_write(s->id, "event_queue_bytes", "1\n"));
-	ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+	EXPECT_EQ(0, sysfs_write(s->id, "event_queue_bytes", "1\n"));
+	ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 	EXPECT_EQ(1, v);
 }
 
@@ -2715,10 +2661,10 @@ TEST_F(ev, sysfs_overflow_einval)
 
 	ATTACH(s, KVB_ATTACH_FORMAT, 0, 0, 0);
 	for (i = 0; i < ARRAY_LEN(bad); i++) {
-		EXPECT_EQ(-EINVAL, sys_write(s->id, bad[i].attr, bad[i].val))
+		EXPECT_EQ(-EINVAL, sysfs_write(s->id, bad[i].attr, bad[i].val))
 			TH_LOG("%s <- \"%s\"", bad[i].attr, bad[i].val);
 		expect_pol(_metadata, s, KVB_POLICY_FIFO, 90, 80);
-		ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+		ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 		EXPECT_EQ(16ULL << 20, v);
 	}
 }
@@ -3033,10 +2979,10 @@ TEST_F_TIMEOUT(ev, events_lost, 300)
 	ASSERT_LE(0, fda);
 	ASSERT_LE(0, fdb);
 
-	ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+	ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 	EXPECT_EQ(16ULL << 20, v);
-	ASSERT_EQ(0, sys_write(s->id, "event_queue_bytes", "1"));
-	ASSERT_EQ(0, sys_u64(s->id, "event_queue_bytes", &v));
+	ASSERT_EQ(0, sysfs_write(s->id, "event_queue_bytes", "1"));
+	ASSERT_EQ(0, sysfs_u64(s->id, "event_queue_bytes", &v));
 	EXPECT_EQ(1, v);
 	/* six evictions, nobody reading */
 	ASSERT_EQ(14, evict_to(_metadata, s, 14, 20, true, NULL));
@@ -3062,12 +3008,12 @@ TEST_F_TIMEOUT(ev, events_lost, 300)
 		/* events_lost grows by what this reader missed */
 		ASSERT_EQ(0, st_info(s->fd, &info));
 		EXPECT_EQ(5 * (pass + 1), info.events_lost);
-		ASSERT_EQ(0, sys_u64(s->id, "events_lost", &v));
+		ASSERT_EQ(0, sysfs_u64(s->id, "events_lost", &v));
 		EXPECT_EQ(5 * (pass + 1), v);
 	}
 
 	/* a large bound again: nothing more is lost */
-	ASSERT_EQ(0, sys_write(s->id, "event_queue_bytes", "16777216"));
+	ASSERT_EQ(0, sysfs_write(s->id, "event_queue_bytes", "16777216"));
 	ASSERT_EQ(10, evict_to(_metadata, s, 10, 14, true, NULL));
 	for (pass = 0; pass < 2; pass++) {
 		n = read_all(pass ? fdb : fda, buf, len);

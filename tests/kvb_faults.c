@@ -32,16 +32,6 @@ struct run {
 	char err[4096];		/* stderr, truncated */
 };
 
-static void tool_path(const char *name, char *buf, size_t len)
-{
-	const char *root = getenv("KVB_ROOT");
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/build/bin/%s", root ? root : ".", name);
-	/* the build tree of this repo, else PATH */
-	snprintf(buf, len, "%s", access(p, X_OK) == 0 ? p : name);
-}
-
 /* Read all of fd into buf (NUL-terminated, truncated to len - 1). */
 static void drain(int fd, char *buf, size_t len)
 {
@@ -116,44 +106,6 @@ static int run_argv(struct run *r, char *const argv[])
 static int inspect_check(struct run *r, const char *dev)
 {
 	return run_argv(r, ARGV("kvbucket-inspect", "--check", (char *)dev));
-}
-
-/* ---- raw device access (O_DIRECT: no stale page cache) --------------- */
-
-#define RAW_BLOCK	4096
-
-static int raw_io(const char *dev, uint64_t off, void *buf, size_t len,
-		  bool write)
-{
-	void *b = NULL;
-	ssize_t n;
-	int fd, ret = 0;
-
-	if (off % RAW_BLOCK || len % RAW_BLOCK)
-		return -EINVAL;
-	if (posix_memalign(&b, RAW_BLOCK, len))
-		return -ENOMEM;
-	fd = open(dev, (write ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (write) {
-		memcpy(b, buf, len);
-		n = pwrite(fd, b, len, off);
-		if (n == (ssize_t)len && fsync(fd))
-			n = -1;
-	} else {
-		n = pread(fd, b, len, off);
-		if (n == (ssize_t)len)
-			memcpy(buf, b, len);
-	}
-	if (n != (ssize_t)len)
-		ret = n < 0 ? -errno : -EIO;
-	close(fd);
-out:
-	free(b);
-	return ret;
 }
 
 /* Invert every bit of the byte at off (twice restores it). */

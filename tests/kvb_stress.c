@@ -997,45 +997,6 @@ static void pick_watermarks(uint64_t *rng, uint32_t *high, uint32_t *low)
 	*low = *high - 1 - rnd_s(rng, span);
 }
 
-static void sysfs_path(char *buf, size_t len, const char *file)
-{
-	snprintf(buf, len, "/sys/kernel/kvbucket/%u/%s", G.id, file);
-}
-
-/* Write s to a sysfs file of the store: 0 or -errno. */
-static int sysfs_write(const char *file, const char *s)
-{
-	char path[96];
-	int fd, ret = 0;
-
-	sysfs_path(path, sizeof(path), file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int sysfs_read(const char *file, char *buf, size_t len)
-{
-	char path[96];
-	ssize_t n;
-	int fd;
-
-	sysfs_path(path, sizeof(path), file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
 /* Does what is in force (ioctl, STORE_INFO, sysfs) match G? G.lock. */
 static void policy_verify(int fd, const char *after)
 {
@@ -1059,9 +1020,9 @@ static void policy_verify(int fd, const char *after)
 	snprintf(want[0], sizeof(want[0]), "%s\n", polname[G.policy]);
 	snprintf(want[1], sizeof(want[1]), "%u\n", G.high);
 	snprintf(want[2], sizeof(want[2]), "%u\n", G.low);
-	if (sysfs_read("policy", buf[0], sizeof(buf[0])) ||
-	    sysfs_read("high_watermark", buf[1], sizeof(buf[1])) ||
-	    sysfs_read("low_watermark", buf[2], sizeof(buf[2])) ||
+	if (sysfs_read(G.id, "policy", buf[0], sizeof(buf[0])) ||
+	    sysfs_read(G.id, "high_watermark", buf[1], sizeof(buf[1])) ||
+	    sysfs_read(G.id, "low_watermark", buf[2], sizeof(buf[2])) ||
 	    strcmp(buf[0], want[0]) || strcmp(buf[1], want[1]) ||
 	    strcmp(buf[2], want[2]))
 		fail(-1, "after %s: sysfs says %.8s %.4s/%.4s, expected %s %u/%u",
@@ -1185,7 +1146,7 @@ static void set_policy_sysfs(uint64_t *rng)
 		if (!valid)
 			q = rnd_s(rng, 2) ? 0 : (1ULL << 30) + 1;
 		snprintf(s, sizeof(s), "%llu\n", (unsigned long long)q);
-		ret = sysfs_write(file, s);
+		ret = sysfs_write(G.id, file, s);
 		G.pol_sysfs++;
 		G.pol_sysfs_einval += !valid;
 		if (ret != (valid ? 0 : -EINVAL))
@@ -1195,11 +1156,11 @@ static void set_policy_sysfs(uint64_t *rng)
 			G.evq_bytes = q;
 		snprintf(want, sizeof(want), "%llu\n",
 			 (unsigned long long)G.evq_bytes);
-		if (sysfs_read(file, got, sizeof(got)) || strcmp(got, want))
+		if (sysfs_read(G.id, file, got, sizeof(got)) || strcmp(got, want))
 			fail(-1, "%s reads %s, expected %s", file, got, want);
 		return;
 	}
-	ret = sysfs_write(file, s);
+	ret = sysfs_write(G.id, file, s);
 	G.pol_sysfs++;
 	G.pol_sysfs_einval += !valid;
 	if (ret != (valid ? 0 : -EINVAL))

@@ -299,6 +299,155 @@ static inline void *unmapped_addr(void)
 	return p;
 }
 
+/*
+ * (Re)attach path as *id and open its store device into *fd, filling info:
+ * a store already open in *fd is closed and detached first. 0 or -errno.
+ */
+static inline int store_attach_open(int ctl, const char *path, uint32_t flags,
+				    uint32_t max_keys, uint64_t max_bytes,
+				    uint32_t chunk, uint32_t *id, int *fd,
+				    struct kvb_store_info *info)
+{
+	int ret;
+
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+		ret = ctl_detach(ctl, *id);
+		if (ret)
+			return ret;
+	}
+	ret = ctl_attach(ctl, path, flags, max_keys, max_bytes, chunk, id);
+	if (ret)
+		return ret;
+	*fd = store_open(*id);
+	if (*fd < 0)
+		return -errno;
+	return st_info(*fd, info);
+}
+
+/* The totals of STORE_INFO that a failed call must not change. */
+#define EXPECT_TOTALS(_metadata, fd, before) do { \
+	struct kvb_store_info __now; \
+	ASSERT_EQ(0, st_info(fd, &__now)); \
+	EXPECT_EQ((before)->nr_keys, __now.nr_keys); \
+	EXPECT_EQ((before)->nr_buckets, __now.nr_buckets); \
+	EXPECT_EQ((before)->value_bytes, __now.value_bytes); \
+	EXPECT_EQ((before)->used_bytes, __now.used_bytes); \
+	EXPECT_EQ((before)->free_bytes, __now.free_bytes); \
+} while (0)
+
+/* ---- the raw device (O_DIRECT: no stale page cache) ------------------- */
+
+#define RAW_BLOCK	4096
+
+/* Read or write (and fsync) len bytes at off, both multiples of RAW_BLOCK. */
+static inline int raw_io(const char *dev, uint64_t off, void *buf, size_t len,
+			 bool write)
+{
+	void *b = NULL;
+	ssize_t n;
+	int fd, ret = 0;
+
+	if (off % RAW_BLOCK || len % RAW_BLOCK)
+		return -EINVAL;
+	if (posix_memalign(&b, RAW_BLOCK, len))
+		return -ENOMEM;
+	fd = open(dev, (write ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (write) {
+		memcpy(b, buf, len);
+		n = pwrite(fd, b, len, off);
+		if (n == (ssize_t)len && fsync(fd))
+			n = -1;
+	} else {
+		n = pread(fd, b, len, off);
+		if (n == (ssize_t)len)
+			memcpy(buf, b, len);
+	}
+	if (n != (ssize_t)len)
+		ret = n < 0 ? -errno : -EIO;
+	close(fd);
+out:
+	free(b);
+	return ret;
+}
+
+/* ---- tools ------------------------------------------------------------- */
+
+/* The path of a tool: build/bin of this tree (KVB_ROOT) if built, else PATH */
+static inline void tool_path(const char *name, char *buf, size_t len)
+{
+	const char *root = getenv("KVB_ROOT");
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/build/bin/%s", root ? root : ".", name);
+	snprintf(buf, len, "%s", access(p, X_OK) == 0 ? p : name);
+}
+
+/* ---- sysfs: /sys/kernel/kvbucket/<id>/<attr> --------------------------- */
+
+static inline void sysfs_path(char *buf, size_t len, uint32_t id,
+			      const char *attr)
+{
+	snprintf(buf, len, "/sys/kernel/kvbucket/%u/%s", id, attr);
+}
+
+/* The attribute's text exactly as read, NUL-terminated: 0 or -errno. */
+static inline int sysfs_read(uint32_t id, const char *attr, char *buf,
+			     size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	sysfs_path(path, sizeof(path), id, attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+/* A number attribute, which must read exactly "N\n": 0, -errno, -EPROTO. */
+static inline int sysfs_u64(uint32_t id, const char *attr, uint64_t *v)
+{
+	char buf[64], *end;
+	int ret = sysfs_read(id, attr, buf, sizeof(buf));
+
+	if (ret)
+		return ret;
+	*v = strtoull(buf, &end, 10);
+	return end == buf || strcmp(end, "\n") ? -EPROTO : 0;
+}
+
+/* Write val as it is: 0 or -errno (-EIO for a short write). */
+static inline int sysfs_write(uint32_t id, const char *attr, const char *val)
+{
+	char path[128];
+	ssize_t n;
+	int fd, ret = 0;
+
+	sysfs_path(path, sizeof(path), id, attr);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != strlen(val))
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
 /* ---- kernel module --------------------------------------------------- */
 
 static inline int module_unload(void)

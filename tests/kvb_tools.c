@@ -23,16 +23,6 @@ struct run {
 	char err[4096];		/* stderr, truncated */
 };
 
-static void tool_path(const char *name, char *buf, size_t len)
-{
-	const char *root = getenv("KVB_ROOT");
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/build/bin/%s", root ? root : ".", name);
-	/* the build tree of this repo, else PATH */
-	snprintf(buf, len, "%s", access(p, X_OK) == 0 ? p : name);
-}
-
 static size_t read_fd(int fd, char **buf)
 {
 	size_t cap = 1 << 16, len = 0;
@@ -697,24 +687,6 @@ TEST_F_TIMEOUT(tools, kvbucketctl_round_trip, 120)
 	EXPECT_EQ(0, memcmp(r.out, "xyz", 3));
 }
 
-static int sysfs_read_str(uint32_t id, const char *file, char *buf, size_t len)
-{
-	char path[96];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/%s", id, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
 /* The eviction fields of info/stats/list --json against STORE_INFO. */
 #define EXPECT_EVICTION_JSON(v, info, pol) do { \
 	EXPECT_TRUE(jstreq((v), "policy", (pol), strlen(pol))); \
@@ -894,9 +866,9 @@ TEST_F_TIMEOUT(tools, kvbucketctl_eviction, 300)
 	EXPECT_TRUE(jstreq(&v, "policy", "lfu", 3));
 	EXPECT_EQ(90, jnum(&v, "high_watermark"));
 	EXPECT_EQ(80, jnum(&v, "low_watermark"));
-	ASSERT_EQ(0, sysfs_read_str(id, "policy", buf, sizeof(buf)));
+	ASSERT_EQ(0, sysfs_read(id, "policy", buf, sizeof(buf)));
 	EXPECT_STREQ("lfu\n", buf);
-	ASSERT_EQ(0, sysfs_read_str(id, "high_watermark", buf, sizeof(buf)));
+	ASSERT_EQ(0, sysfs_read(id, "high_watermark", buf, sizeof(buf)));
 	EXPECT_STREQ("90\n", buf);
 	RUN(&r, NULL, 0, "kvbucketctl", "--store", idbuf, "policy", "fifo",
 	    "--high-watermark", "100", "--low-watermark", "99");

@@ -32,14 +32,8 @@ static int zc_attach(FIXTURE_DATA(zc) *self, uint32_t flags)
 {
 	int ret;
 
-	ret = ctl_attach(self->ctl, self->disk, flags, 0, 128 * KVB_MIB, 0,
-			 &self->id);
-	if (ret)
-		return ret;
-	self->fd = store_open(self->id);
-	if (self->fd < 0)
-		return -errno;
-	ret = st_info(self->fd, &self->info);
+	ret = store_attach_open(self->ctl, self->disk, flags, 0, 128 * KVB_MIB,
+				0, &self->id, &self->fd, &self->info);
 	self->bs = self->info.block_size;
 	return ret;
 }
@@ -75,41 +69,12 @@ FIXTURE_TEARDOWN(zc)
 	EXPECT_EQ(0, detach_all());
 }
 
-/* The totals a failed call must not change. */
-#define EXPECT_TOTALS(_metadata, fd, before) do { \
-	struct kvb_store_info __now; \
-	ASSERT_EQ(0, st_info(fd, &__now)); \
-	EXPECT_EQ((before)->nr_keys, __now.nr_keys); \
-	EXPECT_EQ((before)->nr_buckets, __now.nr_buckets); \
-	EXPECT_EQ((before)->value_bytes, __now.value_bytes); \
-	EXPECT_EQ((before)->used_bytes, __now.used_bytes); \
-} while (0)
-
 /* ---- counters and the model of the rule ------------------------------ */
 
 struct ctr {
 	uint64_t direct;
 	uint64_t bounce;
 };
-
-static int sysfs_u64(uint32_t id, const char *name, uint64_t *val)
-{
-	char path[128], buf[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/%s", id, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
-	*val = strtoull(buf, NULL, 10);
-	return 0;
-}
 
 static struct ctr ctr_get(struct __test_metadata *_metadata, uint32_t id)
 {
@@ -298,12 +263,10 @@ TEST_F(zc, counters_start_at_zero)
 
 	EXPECT_EQ(0, c.direct);
 	EXPECT_EQ(0, c.bounce);
-	snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/direct_bytes",
-		 self->id);
+	sysfs_path(path, sizeof(path), self->id, "direct_bytes");
 	ASSERT_EQ(0, stat(path, &sb));
 	EXPECT_EQ(0444, sb.st_mode & 0777);
-	snprintf(path, sizeof(path), "/sys/kernel/kvbucket/%u/bounce_bytes",
-		 self->id);
+	sysfs_path(path, sizeof(path), self->id, "bounce_bytes");
 	ASSERT_EQ(0, stat(path, &sb));
 	EXPECT_EQ(0444, sb.st_mode & 0777);
 }
@@ -647,38 +610,6 @@ TEST_F_TIMEOUT(zc, load_beyond_the_bounce_window, 300)
 }
 
 /* ---- the device -------------------------------------------------------- */
-
-static int raw_io(const char *dev, uint64_t off, void *buf, size_t len,
-		  bool write)
-{
-	void *b = NULL;
-	ssize_t n;
-	int fd, ret = 0;
-
-	if (posix_memalign(&b, 4096, len))
-		return -ENOMEM;
-	fd = open(dev, (write ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (write) {
-		memcpy(b, buf, len);
-		n = pwrite(fd, b, len, off);
-		if (n == (ssize_t)len && fsync(fd))
-			n = -1;
-	} else {
-		n = pread(fd, b, len, off);
-		if (n == (ssize_t)len)
-			memcpy(buf, b, len);
-	}
-	if (n != (ssize_t)len)
-		ret = n < 0 ? -errno : -EIO;
-	close(fd);
-out:
-	free(b);
-	return ret;
-}
 
 /*
  * On a device full of 0xee, values written from aligned and unaligned
