@@ -50,7 +50,24 @@
  * buffers; blocking after poll() said POLLIN), every record that comes
  * back is dispatched, and a second, lagging reader per attachment must
  * read the same records.
+ *
+ * io_uring (KVB_FEAT_URING_CMD): a quarter of the OFFLOAD, QUERY and LOAD
+ * batches, mutations and all, are submitted as IORING_OP_URING_CMD on the
+ * thread's SQE128 ring instead (set up on first use; 32-byte CQEs on odd
+ * threads; sometimes IOSQE_ASYNC), and the completion's res goes through
+ * the same checks as the ioctl's return value, ENODEV of a detach racing
+ * the command included (only EINTR is never allowed: signals do not reach
+ * commands). The command's own fields are fuzzed too: flags, reserved0,
+ * reserved[] and IORING_URING_CMD_FIXED give EINVAL, checked before the
+ * batch is read; a batch pointer that is unmapped, a kernel address or
+ * partly mapped EFAULT, after it. And the checks made before the store is
+ * looked at (never ENODEV): cmd_op another ioctl or a random number,
+ * ENOTTY; a ring of 64-byte SQEs, EINVAL; an IOPOLL ring or the control
+ * device, EOPNOTSUPP. A command refused must not have touched its batch,
+ * descriptors, destinations, or the owned keys it names. And the
+ * reattacher keeps commands in flight across each live detach (ub_*()).
  */
+#include <liburing.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -104,6 +121,15 @@ static const char *const cname[C_NR] = {
 };
 
 static const char *const polname[] = { "default", "fifo", "lru", "lfu" };
+
+/* a fuzz thread's io_uring rings */
+enum { UR_MAIN, UR_SQE64, UR_IOPOLL, UR_RINGS };
+
+static const char *const urname[UR_RINGS] = {
+	"SQE128", "64-byte SQE", "IOPOLL",
+};
+
+#define UR_NRES		160	/* io_uring results counted by -res */
 
 /* what the event fd said about one eviction, by seq */
 struct evlog {
@@ -185,6 +211,13 @@ struct th {
 	struct inev *inbox;
 	size_t nin, capin;
 	uint64_t own_evicted, explained;
+	/* io_uring rings, set up on first use (state 1) or never (-1) */
+	struct io_uring ur[UR_RINGS];
+	int ur_state[UR_RINGS];
+	unsigned int ur_flags[UR_RINGS];	/* IORING_SETUP_* */
+	bool ur_fixed;		/* fixbuf is registered on ur[UR_MAIN] */
+	uint8_t *fixbuf;
+	uint64_t ur_tag;
 };
 
 #define RO_LEN		(1U << 20)
@@ -230,6 +263,14 @@ static struct {
 	uint64_t rng_r;
 	_Atomic uint64_t eagain, eintr;
 	uint64_t rd_ok, rd_eagain, rd_emsgsize, rd_efault;	/* G.ev_lock */
+	/* io_uring commands: by cmd_op, by result, by ring */
+	bool uring;			/* KVB_FEAT_URING_CMD */
+	_Atomic uint64_t ucall[C_NR];
+	_Atomic uint64_t ures[UR_NRES + 1];	/* by -res; last: the rest */
+	_Atomic uint64_t ur_ring[UR_RINGS];
+	_Atomic uint64_t ur_async, ur_ctl, ur_untouched, ur_enodev_race;
+	uint64_t ub_before, ub_done, ub_enodev;	/* the reattacher's */
+	_Atomic int ur_nosetup[UR_RINGS];
 } G;
 
 static struct th *TH[MAX_THREADS];
@@ -1065,6 +1106,202 @@ static long check_key_recs(struct th *th, const uint8_t *p, uint64_t len,
 	return off;
 }
 
+/* ---- io_uring commands -------------------------------------------------- */
+
+/*
+ * Set up th's rings. Before the fuzzer makes holes in its address space:
+ * the rings' mappings would fill the one-page holes behind th->part and
+ * G.unmapped, or the remapper's while it is open (as memory another
+ * thread maps must not, see reattach_thread()).
+ */
+static void ur_setup(struct th *th)
+{
+	static const unsigned int setup[UR_RINGS] = {
+		[UR_MAIN] = IORING_SETUP_SQE128,
+		[UR_SQE64] = 0,
+		[UR_IOPOLL] = IORING_SETUP_IOPOLL | IORING_SETUP_SQE128,
+	};
+	int which, ret;
+
+	for (which = 0; G.uring && which < UR_RINGS; which++) {
+		struct io_uring *r = &th->ur[which];
+		unsigned int flags = setup[which];
+
+		/* odd threads: 32-byte CQEs, whose extra field must be 0 */
+		if (which == UR_MAIN && th->t % 2)
+			flags |= IORING_SETUP_CQE32;
+		ret = io_uring_queue_init(4, r, flags);
+		if (ret && (flags & IORING_SETUP_CQE32)) {
+			flags &= ~IORING_SETUP_CQE32;
+			ret = io_uring_queue_init(4, r, flags);
+		}
+		if (ret) {
+			th->ur_state[which] = -1;
+			if (!atomic_exchange(&G.ur_nosetup[which], 1))
+				note("io_uring: no %s ring (%s): those commands are not fuzzed",
+				     urname[which], strerror(-ret));
+			continue;
+		}
+		th->ur_state[which] = 1;
+		th->ur_flags[which] = flags;
+	}
+	/* for IORING_URING_CMD_FIXED, which the commands refuse */
+	th->fixbuf = map_rw(G.pg);
+	if (th->ur_state[UR_MAIN] > 0) {
+		struct iovec iov = { th->fixbuf, G.pg };
+
+		th->ur_fixed = !io_uring_register_buffers(&th->ur[UR_MAIN],
+							  &iov, 1);
+	}
+}
+
+/* th's ring which, or NULL: the kernel does not have it. */
+static struct io_uring *ur_ring(struct th *th, int which)
+{
+	return th->ur_state[which] > 0 ? &th->ur[which] : NULL;
+}
+
+static void ur_exit(struct th *th)
+{
+	int i;
+
+	for (i = 0; i < UR_RINGS; i++)
+		if (th->ur_state[i] > 0)
+			io_uring_queue_exit(&th->ur[i]);
+}
+
+/*
+ * Submit one IORING_OP_URING_CMD on th's ring which (set up already) and
+ * wait for its completion: *res, what the ioctl would return (0 or
+ * -errno). c: the command bytes, of which a 64-byte SQE takes the first
+ * 16. Returns false, the failure reported, when io_uring itself fails.
+ */
+static bool ur_run(struct th *th, int which, int fd, uint32_t op,
+		   const struct kvb_uring_cmd *c, uint16_t cmd_flags, int *res)
+{
+	struct io_uring *r = &th->ur[which];
+	unsigned int flags = th->ur_flags[which];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+	struct io_uring_cqe *cqe;
+	uint64_t tag = ++th->ur_tag;
+	int ret;
+
+	if (!sqe) {
+		fail(th, "io_uring: no free SQE on the %s ring", urname[which]);
+		return false;
+	}
+	memset(sqe, 0, flags & IORING_SETUP_SQE128 ? 2 * sizeof(*sqe) :
+						      sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	sqe->uring_cmd_flags = cmd_flags;	/* buf_index 0: fixbuf */
+	sqe->user_data = tag;
+	memcpy(sqe->cmd, c, flags & IORING_SETUP_SQE128 ? sizeof(*c) : 16);
+	if (chance(th, 30)) {
+		/* issued from io_uring's worker, where it may sleep */
+		sqe->flags |= IOSQE_ASYNC;
+		atomic_fetch_add(&G.ur_async, 1);
+		what(th, " IOSQE_ASYNC");
+	}
+	atomic_fetch_add(&G.ucall[cidx(op)], 1);
+	atomic_fetch_add(&G.ur_ring[which], 1);
+	ret = io_uring_submit(r);
+	if (ret != 1) {
+		fail(th, "io_uring_submit() on the %s ring: %d", urname[which],
+		     ret);
+		return false;
+	}
+	do
+		ret = io_uring_wait_cqe(r, &cqe);
+	while (ret == -EINTR);
+	if (ret) {
+		fail(th, "io_uring_wait_cqe() on the %s ring: %s",
+		     urname[which], strerror(-ret));
+		return false;
+	}
+	*res = cqe->res;
+	if (cqe->user_data != tag)
+		fail(th, "io_uring: completion of user_data %llu, expected %llu",
+		     (unsigned long long)cqe->user_data,
+		     (unsigned long long)tag);
+	if ((flags & IORING_SETUP_CQE32) &&
+	    (cqe->big_cqe[0] || cqe->big_cqe[1]))
+		fail(th, "io_uring: 32-byte CQE with extra field %#llx %#llx, abi.rst: 0",
+		     (unsigned long long)cqe->big_cqe[0],
+		     (unsigned long long)cqe->big_cqe[1]);
+	io_uring_cqe_seen(r, cqe);
+	atomic_fetch_add(&G.ures[*res <= 0 && *res > -UR_NRES ? -*res :
+				 UR_NRES], 1);
+	if (*res > 0) {
+		fail(th, "io_uring: res %d, abi.rst: 0 or -errno", *res);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A command refused before it ran did nothing: the batch b and the nd
+ * descriptors at d are as they were (bs, ds), and each owned key m[] is
+ * where the model has it (one that is gone must have been evicted: an
+ * event says so, see resolve()).
+ */
+static void ur_untouched(struct th *th, struct gen *g,
+			 const struct kvb_batch *b, const struct kvb_batch *bs,
+			 const struct kvb_obj_desc *d,
+			 const struct kvb_obj_desc *ds, uint32_t nd,
+			 const int *m, uint32_t nm)
+{
+	uint32_t i;
+
+	atomic_fetch_add(&G.ur_untouched, 1);
+	if (b && memcmp(b, bs, sizeof(*b)))
+		fail(th, "refused command changed its batch: nr_done %u/%u bucket_id %llu/%llu limit %u/%u",
+		     b->nr_done, bs->nr_done,
+		     (unsigned long long)b->bucket_id,
+		     (unsigned long long)bs->bucket_id, b->limit, bs->limit);
+	for (i = 0; i < nd; i++)
+		if (memcmp(&d[i], &ds[i], sizeof(d[i])))
+			fail(th, "refused command changed descriptor %u: status %d/%d value_len %llu/%llu",
+			     i, d[i].status, ds[i].status,
+			     (unsigned long long)d[i].value_len,
+			     (unsigned long long)ds[i].value_len);
+	for (i = 0; i < nm; i++) {
+		struct mkey *k = &th->mk[m[i]];
+		struct kvb_obj_desc q;
+		int ret;
+
+		if (k->state == UNKNOWN)
+			continue;
+		kvb_desc_init(&q, k->key, k->klen, NULL, 0);
+		ret = st_batch(g->fd, KVB_IOC_QUERY, &q, 1, 0, NULL);
+		if (ret == -ENODEV && atomic_load(&g->detaching))
+			return;
+		if (ret) {
+			fail(th, "QUERY after a refused command: %s",
+			     strerror(-ret));
+			return;
+		}
+		if (k->state == ABSENT && q.status != -ENOENT)
+			fail(th, "refused command stored m%d:%d: status %d len %llu bucket %llu, model absent since call %llu",
+			     th->t, m[i], q.status,
+			     (unsigned long long)q.value_len,
+			     (unsigned long long)q.bucket_id,
+			     (unsigned long long)k->last_call);
+		else if (k->state == PRESENT && q.status == -ENOENT)
+			suspect(k);	/* removed by it, or evicted? */
+		else if (k->state == PRESENT &&
+			 (q.status || q.value_len != k->vlen ||
+			  q.bucket_id != k->bucket))
+			fail(th, "after a refused command m%d:%d: status %d len %llu bucket %llu, model len %llu bucket %llu",
+			     th->t, m[i], q.status,
+			     (unsigned long long)q.value_len,
+			     (unsigned long long)q.bucket_id,
+			     (unsigned long long)k->vlen,
+			     (unsigned long long)k->bucket);
+	}
+}
+
 /* ---- batch ioctls ---------------------------------------------------- */
 
 struct dinfo {
@@ -1131,11 +1368,20 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 	uint64_t bptr = 0;
 	int ret, dead_before, m, st;
 	struct exp e;
+	/* io_uring: the command, its SQE's uring_cmd_flags, and snapshots */
+	bool ur = G.uring && !remove && chance(th, 25) &&
+		  ur_ring(th, UR_MAIN);
+	struct kvb_uring_cmd uc;
+	uint16_t ucf = 0;
+	struct kvb_batch bsnap = { 0 };
+	struct kvb_obj_desc dsnap[16];
+	uint32_t nsnap = 0;
 
 	exp_init(&e);
 	th->what[0] = 0;
 	th->badaddr = 0;
-	what(th, "%s fd(store %u)", cname[cidx(cmd)], g->id);
+	what(th, "%s%s fd(store %u)", cname[cidx(cmd)],
+	     ur ? " via io_uring" : "", g->id);
 
 	/* count */
 	switch (mut ? rnd(th, 12) : 11) {
@@ -1692,7 +1938,9 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 		 */
 		if (offload) {
 			exp_rt(&e, EAGAIN);
-			exp_rt(&e, EINTR);
+			/* signals do not reach an io_uring command */
+			if (!ur)
+				exp_rt(&e, EINTR);
 		}
 	}
 	if (mut && chance(th, 40)) {
@@ -1749,8 +1997,109 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 		}
 	}
 
+	/*
+	 * The command's own fields, checked when it is submitted (after
+	 * whether the store is detached), before the batch is read; or a
+	 * batch pointer that cannot be read.
+	 */
+	memset(&uc, 0, sizeof(uc));
+	if (ur && chance(th, 15)) {
+		switch (rnd(th, 6)) {
+		case 0:
+			uc.flags = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 2);
+			what(th, " cmd.flags=%#x", uc.flags);
+			break;
+		case 1:
+			uc.reserved0 = 1U << rnd(th, 32);
+			exp_strict(&e, EINVAL, 2);
+			what(th, " cmd.reserved0=%#x", uc.reserved0);
+			break;
+		case 2: {
+			int r = rnd(th, 2);
+
+			uc.reserved[r] = 1ULL << rnd(th, 64);
+			exp_strict(&e, EINVAL, 2);
+			what(th, " cmd.reserved[%d]=%#llx", r,
+			     (unsigned long long)uc.reserved[r]);
+			break;
+		}
+		case 3:
+			if (!th->ur_fixed)
+				break;
+			ucf = IORING_URING_CMD_FIXED;
+			exp_strict(&e, EINVAL, 2);
+			what(th, " IORING_URING_CMD_FIXED");
+			break;
+		case 4:
+			b = (void *)(uintptr_t)bad_ptr(th);
+			bptr_bad = true;
+			exp_strict(&e, EFAULT, 3);
+			what(th, " cmd.batch=%p", (void *)b);
+			break;
+		default: {
+			/*
+			 * the structure crosses into the unmapped page (b
+			 * may be bad already: bb holds what it holds)
+			 */
+			size_t n = 1 + rnd(th, sizeof(*b) - 1);
+			struct kvb_batch *p = straddle(th, n);
+
+			memcpy(p, &bb, n);
+			b = p;
+			bptr_bad = true;
+			exp_strict(&e, EFAULT, 3);
+			what(th, " cmd.batch-straddle(%zu)", n);
+			break;
+		}
+		}
+	}
+	uc.batch = (uint64_t)(uintptr_t)b;
+	if (ur) {
+		/* what a command refused before it ran must leave alone */
+		if (!bptr_bad)
+			bsnap = *b;
+		if (!bptr_set && count <= KVB_MAX_BATCH) {
+			nsnap = count < ARRAY_LEN(dsnap) ? count :
+				ARRAY_LEN(dsnap);
+			memcpy(dsnap, d, nsnap * sizeof(*d));
+		}
+	}
+
 	dead_before = atomic_load(&g->dead);
-	ret = counted_ioctl(g->fd, cmd, b);
+	if (ur) {
+		if (!ur_run(th, UR_MAIN, g->fd, cmd, &uc, ucf, &ret))
+			goto out;
+	} else {
+		ret = counted_ioctl(g->fd, cmd, b);
+	}
+	if (ur && ret == -ENODEV && !dead_before)
+		atomic_fetch_add(&G.ur_enodev_race, 1);
+	if (ur && (ret == -ENODEV || (e.strict && ret == -e.strict))) {
+		uint32_t nd = count > KVB_MAX_BATCH ? 1 : count, nm = 0;
+		int mods[NK];
+
+		/*
+		 * Refused, on submission or before the descriptors were read,
+		 * or it found the store detached: it did nothing.
+		 */
+		for (i = 0; i < nd; i++) {
+			if (di[i].model >= 0 && nm < NK)
+				mods[nm++] = di[i].model;
+			if (load && di[i].dst && !big) {
+				uint64_t x;
+
+				for (x = 0; x < di[i].vlen; x++)
+					if (di[i].dst[x] != 0xa5)
+						break;
+				if (x < di[i].vlen)
+					fail(th, "refused LOAD wrote byte %llu of desc %u's destination",
+					     (unsigned long long)x, i);
+			}
+		}
+		ur_untouched(th, g, bptr_bad ? NULL : b, &bsnap, d, dsnap,
+			     nsnap, mods, nm);
+	}
 	if (enodev_check(th, g, dead_before, ret))
 		goto out;
 	if (ret == -ENOSPC)
@@ -1775,8 +2124,12 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 			     (unsigned long long)pa,
 			     r ? strerror(errno) : "mapped");
 		}
-		/* keep the model in step with what the call did */
-		if (ret || dro)
+		/*
+		 * keep the model in step with what the call did (a success
+		 * with a batch or descriptors that cannot be read: reported,
+		 * and not knowable)
+		 */
+		if (ret || dro || bptr_bad || count > KVB_MAX_BATCH)
 			goto out;
 	}
 	if (ret == -E2BIG && !bptr_bad && !bro && b->limit == 0xdead)
@@ -1899,7 +2252,9 @@ static void fz_batch(struct th *th, struct gen *g, unsigned long cmd)
 					fail(th, "LOAD desc %u: value_len %llu, slices %llu",
 					     i, (unsigned long long)x->value_len,
 					     (unsigned long long)di[i].vlen);
-				if (st == 0 && di[i].dst && !big) {
+				/* (a bad key: the success is reported) */
+				if (st == 0 && di[i].dst && !big &&
+				    !di[i].key_bad) {
 					long bad = check_value(vseed((void *)(uintptr_t)x->key,
 								     x->key_len, di[i].vlen),
 							       di[i].dst, di[i].vlen);
@@ -1953,6 +2308,160 @@ out:
 	(void)used_model;
 	for (m = 0; m < NK; m++)
 		th->kind[m] = 0;
+}
+
+/* ---- io_uring commands refused before the store is looked at ------------ */
+
+/* A cmd_op that is not OFFLOAD, QUERY or LOAD. */
+static uint32_t ur_bad_op(struct th *th)
+{
+	static const uint32_t other[] = {
+		KVB_IOC_REMOVE, KVB_IOC_DELETE_BUCKET, KVB_IOC_BUCKET_KEYS,
+		KVB_IOC_BUCKET_SCAN, KVB_IOC_STORE_INFO, KVB_IOC_SET_POLICY,
+		KVB_IOC_GET_FEATURES, KVB_IOC_ATTACH, KVB_IOC_DETACH,
+		KVB_IOC_LIST, KVB_IOC_INFO,
+	};
+	static const uint32_t ops[] = {
+		KVB_IOC_OFFLOAD, KVB_IOC_QUERY, KVB_IOC_LOAD,
+	};
+	uint32_t op;
+
+	do {
+		switch (rnd(th, 5)) {
+		case 0: case 1:	/* the other ioctls, REMOVE above all */
+			op = chance(th, 30) ? KVB_IOC_REMOVE :
+			     other[rnd(th, ARRAY_LEN(other))];
+			break;
+		case 2:	/* one of the three, wrong size or direction */
+			op = ops[rnd(th, 3)] ^ (1U << (16 + rnd(th, 16)));
+			break;
+		case 3:	/* our magic, another number */
+			op = _IOC(rnd(th, 4), KVB_IOC_MAGIC, rnd(th, 256),
+				  rnd(th, 2) ? sizeof(struct kvb_batch) :
+				  rnd(th, 1 << 14));
+			break;
+		default:
+			op = (uint32_t)splitmix64(&th->rng);
+			break;
+		}
+	} while (op == KVB_IOC_OFFLOAD || op == KVB_IOC_QUERY ||
+		 op == KVB_IOC_LOAD);
+	return op;
+}
+
+/*
+ * Commands refused before the store's state is looked at (abi.rst, "What
+ * completes how", 1-3), so with the same errno on a detached store: on an
+ * IOPOLL ring, or on the control device, EOPNOTSUPP; a cmd_op other than
+ * OFFLOAD, QUERY and LOAD, ENOTTY; on a ring of 64-byte SQEs, EINVAL. The
+ * batch is a valid REMOVE of owned keys the model has, or OFFLOAD of ones
+ * it has not: if the command ran, the store would show it.
+ */
+static void fz_uring_misc(struct th *th, struct gen *g)
+{
+	struct kvb_obj_desc *d = th->descs, dsnap[4];
+	struct kvb_batch b, bsnap;
+	struct kvb_uring_cmd uc;
+	int which, want, fd, ret, mods[4];
+	uint32_t op, n = 1 + rnd(th, 4), i, j, x, nm = 0;
+	bool ctl = false, offl;
+	uint64_t voff = 0;
+
+	th->what[0] = 0;
+	th->badaddr = 0;
+	switch (rnd(th, 10)) {
+	case 0: case 1: case 2: case 3:
+		which = UR_MAIN;
+		op = ur_bad_op(th);
+		want = ENOTTY;
+		break;
+	case 4: case 5:
+		which = UR_SQE64;
+		if (chance(th, 60)) {
+			op = chance(th, 50) ? KVB_IOC_OFFLOAD :
+			     (chance(th, 50) ? KVB_IOC_QUERY : KVB_IOC_LOAD);
+			want = EINVAL;
+		} else {
+			op = ur_bad_op(th);
+			want = ENOTTY;
+		}
+		break;
+	case 6: case 7:
+		which = UR_IOPOLL;
+		op = chance(th, 70) ? KVB_IOC_OFFLOAD : ur_bad_op(th);
+		want = EOPNOTSUPP;
+		break;
+	default:
+		which = UR_MAIN;
+		ctl = true;
+		op = chance(th, 70) ? KVB_IOC_OFFLOAD : ur_bad_op(th);
+		want = EOPNOTSUPP;
+		break;
+	}
+	if (!ur_ring(th, which))
+		return;
+	/* what the command would do if it ran */
+	offl = op != KVB_IOC_REMOVE && chance(th, 70);
+	for (i = 0; i < n; i++) {
+		struct mkey *k;
+		int m = -1;
+
+		/* owned keys the model knows, absent ones for an OFFLOAD */
+		for (j = 0; j < 8 && m < 0; j++) {
+			m = rnd(th, NK);
+			k = &th->mk[m];
+			if (k->state == UNKNOWN ||
+			    (k->state == PRESENT) == offl)
+				m = -1;
+			for (x = 0; m >= 0 && x < nm; x++)
+				if (mods[x] == m)
+					m = -1;
+		}
+		if (m < 0)
+			break;
+		k = &th->mk[m];
+		mods[nm++] = m;
+		if (offl) {
+			uint64_t vlen = 1 + rnd(th, 4096);
+			uint8_t *v = th->valbuf + voff;
+
+			fill_value(vseed(k->key, k->klen, vlen), v, vlen);
+			kvb_slice_init(&th->slices[i], v, vlen);
+			kvb_desc_init(&d[i], k->key, k->klen, &th->slices[i],
+				      1);
+			voff += (vlen + 7) & ~7ULL;
+		} else {
+			kvb_desc_init(&d[i], k->key, k->klen, NULL, 0);
+		}
+	}
+	n = nm;
+	if (!n)
+		return;
+	batch_init(&b, d, n, 0);
+	memset(&uc, 0, sizeof(uc));
+	uc.batch = (uint64_t)(uintptr_t)&b;
+	/* fields the checks after these would refuse: these come first */
+	if (chance(th, 20) && which != UR_SQE64)
+		uc.reserved[rnd(th, 2)] = 1;
+	else if (chance(th, 10))
+		uc.batch = bad_ptr(th);
+	bsnap = b;
+	memcpy(dsnap, d, n * sizeof(*d));
+	fd = ctl ? G.ctl : g->fd;
+	if (ctl)
+		atomic_fetch_add(&G.ur_ctl, 1);
+	what(th, "io_uring cmd_op %#x (%s) on the %s ring, %s fd (store %u), a %s batch of %u owned keys%s",
+	     op, cname[cidx(op)], urname[which], ctl ? "control" : "store",
+	     g->id, offl ? "OFFLOAD" : "REMOVE", n,
+	     uc.reserved[0] || uc.reserved[1] ? ", cmd.reserved" :
+	     uc.batch != (uint64_t)(uintptr_t)&b ? ", bad cmd.batch" : "");
+	if (!ur_run(th, which, fd, op, &uc, 0, &ret))
+		return;
+	if (ret != -want)
+		fail(th, "returned %d (%s), abi.rst requires %s%s", ret,
+		     ret ? strerror(-ret) : "success", strerror(want),
+		     atomic_load(&g->dead) ? " (the store is detached)" : "");
+	ur_untouched(th, g, &b, &bsnap, d, dsnap, n, mods, nm);
 }
 
 /* ---- DELETE_BUCKET, BUCKET_KEYS, BUCKET_SCAN ---------------------------- */
@@ -2958,6 +3467,271 @@ static int detach_gen(struct gen *g)
 	return 0;
 }
 
+/*
+ * io_uring commands in flight at a detach: before each live detach the
+ * reattacher submits UB_CMDS commands on the store and waits for none
+ * (OFFLOADs of new keys "z:<n>", QUERYs and LOADs of the previous burst's
+ * keys), then detaches. Each must complete as the ioctl would have at the
+ * same moment: with its real result (the detach waited for it), or with
+ * ENODEV having done nothing; one submitted after the detach with ENODEV.
+ */
+#define UB_CMDS		8
+#define UB_KEYS		2	/* keys per command */
+#define UB_VMAX		8192
+
+struct ubkey {
+	uint64_t no;		/* the key is "z:<no>" */
+	uint64_t len;		/* its value's length */
+	bool stored;		/* its OFFLOAD succeeded */
+};
+
+struct ubcmd {
+	uint32_t op, n;
+	struct kvb_batch b, bsnap;
+	struct kvb_obj_desc d[UB_KEYS], dsnap[UB_KEYS];
+	struct kvb_slice s[UB_KEYS];
+	struct ubkey *k[UB_KEYS];
+	char kb[UB_KEYS][24];
+	uint8_t buf[UB_KEYS][UB_VMAX];
+};
+
+static struct {
+	struct io_uring ring;	/* set up before the fuzzer makes holes */
+	bool ok;
+	uint64_t rng, next;
+	struct ubcmd c[UB_CMDS];
+	/* keys of the previous burst and of this one */
+	struct ubkey old[UB_CMDS * UB_KEYS], cur[UB_CMDS * UB_KEYS];
+	unsigned int nold, ncur;
+} UB;
+
+static uint64_t ub_rnd(uint64_t n)
+{
+	return splitmix64(&UB.rng) % n;
+}
+
+static void ub_submit(struct gen *g)
+{
+	unsigned int i, j;
+	int ret;
+
+	if (!UB.ok)
+		return;
+	memcpy(UB.old, UB.cur, sizeof(UB.old));
+	UB.nold = UB.ncur;
+	UB.ncur = 0;
+	for (i = 0; i < UB_CMDS; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&UB.ring);
+		struct ubcmd *c = &UB.c[i];
+		struct kvb_uring_cmd uc = { .batch = (uintptr_t)&c->b };
+		unsigned int r = ub_rnd(3);
+
+		if (!sqe) {
+			fail(NULL, "io_uring: no free SQE before a detach");
+			UB.ok = false;
+			return;
+		}
+		c->op = !UB.nold || !r ? KVB_IOC_OFFLOAD :
+			r == 1 ? KVB_IOC_QUERY : KVB_IOC_LOAD;
+		c->n = 1 + ub_rnd(UB_KEYS);
+		/* within the limits of this attachment: no E2BIG */
+		if (c->op == KVB_IOC_OFFLOAD && c->n > g->max_keys)
+			c->n = g->max_keys;
+		for (j = 0; j < c->n; j++) {
+			struct ubkey *k;
+			uint32_t klen;
+
+			if (c->op == KVB_IOC_OFFLOAD) {
+				k = &UB.cur[UB.ncur++];
+				k->no = UB.next++;
+				k->len = g->max_bytes / c->n;
+				k->len = 1 + ub_rnd(k->len < UB_VMAX ? k->len :
+						    UB_VMAX);
+				k->stored = false;
+			} else {
+				k = &UB.old[ub_rnd(UB.nold)];
+				if (j && k == c->k[0]) {
+					c->n = 1;
+					break;
+				}
+			}
+			c->k[j] = k;
+			klen = snprintf(c->kb[j], sizeof(c->kb[j]), "z:%llu",
+					(unsigned long long)k->no);
+			if (c->op == KVB_IOC_QUERY) {
+				kvb_desc_init(&c->d[j], c->kb[j], klen, NULL,
+					      0);
+				continue;
+			}
+			if (c->op == KVB_IOC_OFFLOAD)
+				fill_value(vseed(c->kb[j], klen, k->len),
+					   c->buf[j], k->len);
+			else
+				memset(c->buf[j], 0xa5, k->len);
+			kvb_slice_init(&c->s[j], c->buf[j], k->len);
+			kvb_desc_init(&c->d[j], c->kb[j], klen, &c->s[j], 1);
+		}
+		batch_init(&c->b, c->d, c->n, 0);
+		c->bsnap = c->b;
+		memcpy(c->dsnap, c->d, sizeof(c->d));
+		memset(sqe, 0, 2 * sizeof(*sqe));
+		sqe->opcode = IORING_OP_URING_CMD;
+		sqe->fd = g->fd;
+		sqe->cmd_op = c->op;
+		sqe->user_data = i;
+		if (!ub_rnd(3))
+			sqe->flags |= IOSQE_ASYNC;
+		memcpy(sqe->cmd, &uc, sizeof(uc));
+		atomic_fetch_add(&G.ucall[cidx(c->op)], 1);
+		atomic_fetch_add(&G.ur_ring[UR_MAIN], 1);
+	}
+	ret = io_uring_submit(&UB.ring);
+	if (ret != UB_CMDS) {
+		fail(NULL, "io_uring_submit() of %u commands before a detach: %d",
+		     UB_CMDS, ret);
+		UB.ok = false;	/* what is in flight is unknown */
+	}
+}
+
+/*
+ * The result of command c, on store g: completed before its detach
+ * began (before), or with the detach racing it.
+ */
+static void ub_check(struct gen *g, struct ubcmd *c, int res, bool before)
+{
+	const char *op = cname[cidx(c->op)];
+	uint32_t j, done = 0;
+
+	atomic_fetch_add(&G.ures[res <= 0 && res > -UR_NRES ? -res : UR_NRES],
+			 1);
+	if (before)
+		G.ub_before++;
+	else if (res == -ENODEV)
+		G.ub_enodev++;
+	else
+		G.ub_done++;
+	if ((res == -ENODEV && !before) ||
+	    (res == -EAGAIN && c->op == KVB_IOC_OFFLOAD)) {
+		if (res == -ENODEV)
+			atomic_fetch_add(&G.ur_enodev_race, 1);
+		atomic_fetch_add(&G.ur_untouched, 1);
+		if (memcmp(&c->b, &c->bsnap, sizeof(c->b)) ||
+		    memcmp(c->d, c->dsnap, sizeof(c->d)))
+			fail(NULL, "io_uring %s in flight at the detach of store %u: %s, but its batch or descriptors changed",
+			     op, g->id, strerror(-res));
+		return;
+	}
+	if (res) {
+		fail(NULL, "io_uring %s %s the detach of store %u: %d (%s), the ioctl gives its result%s",
+		     op, before ? "completed before" : "in flight at", g->id,
+		     res, strerror(-res), before ? "" : " or ENODEV");
+		return;
+	}
+	for (j = 0; j < c->n; j++) {
+		struct kvb_obj_desc *d = &c->d[j];
+		struct ubkey *k = c->k[j];
+		int st = d->status;
+
+		done += !st;
+		if (c->op == KVB_IOC_OFFLOAD) {
+			if (st || d->value_len != k->len ||
+			    d->bucket_id != c->b.bucket_id || !d->bucket_id)
+				fail(NULL, "io_uring OFFLOAD at a detach: %s status %d len %llu/%llu bucket %llu/%llu",
+				     c->kb[j], st,
+				     (unsigned long long)d->value_len,
+				     (unsigned long long)k->len,
+				     (unsigned long long)d->bucket_id,
+				     (unsigned long long)c->b.bucket_id);
+			k->stored = !st;
+			continue;
+		}
+		/* gone: evicted (its OFFLOAD did succeed) */
+		if (st == -ENOENT)
+			continue;
+		if (st || !k->stored || d->value_len != k->len) {
+			fail(NULL, "io_uring %s at a detach: %s status %d len %llu, it was %s with %llu bytes",
+			     op, c->kb[j], st,
+			     (unsigned long long)d->value_len,
+			     k->stored ? "stored" : "never stored",
+			     (unsigned long long)k->len);
+			continue;
+		}
+		if (c->op == KVB_IOC_LOAD) {
+			uint64_t seed = vseed(c->kb[j], d->key_len, k->len);
+			long bad = check_value(seed, c->buf[j], k->len);
+
+			if (bad >= 0)
+				fail(NULL, "io_uring LOAD at a detach: %s: wrong byte at %ld of %llu",
+				     c->kb[j], bad, (unsigned long long)k->len);
+		}
+	}
+	if (c->b.nr_done != done)
+		fail(NULL, "io_uring %s at a detach: nr_done %u, statuses say %u",
+		     op, c->b.nr_done, done);
+}
+
+/*
+ * Reap n commands of the burst on g: before its detach (the first few,
+ * so that the detach finds some running), or after it.
+ */
+static void ub_reap(struct gen *g, unsigned int n, bool before)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	while (UB.ok && n--) {
+		do
+			ret = io_uring_wait_cqe(&UB.ring, &cqe);
+		while (ret == -EINTR);
+		if (ret || cqe->user_data >= UB_CMDS) {
+			fail(NULL, "io_uring_wait_cqe() at a detach: %d", ret);
+			UB.ok = false;
+			return;
+		}
+		ub_check(g, &UB.c[cqe->user_data], cqe->res, before);
+		io_uring_cqe_seen(&UB.ring, cqe);
+	}
+}
+
+/* After the detach of g: the rest of the burst, then one more command. */
+static void ub_finish(struct gen *g, unsigned int reaped)
+{
+	struct kvb_uring_cmd uc = { .batch = (uintptr_t)&UB.c[0].b };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ub_reap(g, UB_CMDS - reaped, false);
+	if (!UB.ok)
+		return;
+	/* the store is detached: refused on submission */
+	sqe = io_uring_get_sqe(&UB.ring);
+	if (!sqe) {
+		fail(NULL, "io_uring: no free SQE after a detach");
+		UB.ok = false;
+		return;
+	}
+	memset(sqe, 0, 2 * sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = g->fd;
+	sqe->cmd_op = KVB_IOC_QUERY;
+	memcpy(sqe->cmd, &uc, sizeof(uc));
+	atomic_fetch_add(&G.ucall[C_QUERY], 1);
+	atomic_fetch_add(&G.ur_ring[UR_MAIN], 1);
+	ret = io_uring_submit_and_wait(&UB.ring, 1);
+	if (ret != 1 || io_uring_peek_cqe(&UB.ring, &cqe)) {
+		fail(NULL, "io_uring_submit_and_wait() after a detach: %d", ret);
+		UB.ok = false;
+		return;
+	}
+	atomic_fetch_add(&G.ures[cqe->res <= 0 && cqe->res > -UR_NRES ?
+				 -cqe->res : UR_NRES], 1);
+	if (cqe->res != -ENODEV)
+		fail(NULL, "io_uring QUERY on detached store %u: %d, not ENODEV",
+		     g->id, cqe->res);
+	io_uring_cqe_seen(&UB.ring, cqe);
+}
+
 /* the reattacher owns G.cur: a live detach and attach, with checks */
 static void reattach_once(uint64_t n)
 {
@@ -2965,6 +3739,7 @@ static void reattach_once(uint64_t n)
 	static const uint64_t mbs[] = { 0, 0, 4096, 1 << 20, FZ_MAX_BYTES,
 					2 << 20 };
 	struct gen *old = gen_get(), *g;
+	unsigned int reaped;
 	struct kvb_attach a;
 	uint32_t flags;
 	int ret;
@@ -2979,8 +3754,13 @@ static void reattach_once(uint64_t n)
 		ctl_detach(G.ctl, a.id);
 
 	atomic_fetch_add(&G.ncall[C_DETACH], 1);
+	ub_submit(old);
+	reaped = ub_rnd(UB_CMDS / 2 + 1);
+	ub_reap(old, reaped, true);
 	pthread_mutex_lock(&G.pol_lock);
-	if (detach_gen(old)) {
+	ret = detach_gen(old);
+	ub_finish(old, reaped);
+	if (ret) {
 		pthread_mutex_unlock(&G.pol_lock);
 		return;
 	}
@@ -3681,8 +4461,10 @@ static void fuzz_one(struct th *th)
 		fz_keys(th, g);
 	else if (r < 77)
 		fz_scan(th, g);
-	else if (r < 87)
+	else if (r < 85 || (r < 87 && !G.uring))
 		fz_small(th, g);
+	else if (r < 87)
+		fz_uring_misc(th, g);
 	else if (r < 91)
 		fz_ctl_bad(th, g);
 	else if (r < 94)
@@ -3721,6 +4503,7 @@ static void *fuzz_thread(void *arg)
 		pthread_barrier_wait(&G.epoch_bar);
 		pthread_barrier_wait(&G.epoch_bar);
 	}
+	ur_exit(th);
 	return NULL;
 }
 
@@ -3919,9 +4702,25 @@ int main(int argc, char **argv)
 	G.rng_r = G.seed ^ 0x5e7b011c7ULL;
 	sem_init(&G.reattach_sem, 0, 0);
 	sem_init(&G.remap_sem, 0, 0);
-	setup_memory();
+	{
+		struct kvb_features f = { .size = sizeof(f) };
+
+		G.uring = !xioctl(G.ctl, KVB_IOC_GET_FEATURES, &f) &&
+			  (f.features & KVB_FEAT_URING_CMD);
+		if (!G.uring)
+			note("io_uring: the module has no KVB_FEAT_URING_CMD: commands are not fuzzed");
+	}
+	/* the rings first: setup_memory() and setup_thread() make holes */
+	UB.rng = G.seed ^ 0xb0057ULL;
+	UB.ok = G.uring && !io_uring_queue_init(2 * UB_CMDS, &UB.ring,
+						IORING_SETUP_SQE128);
 	for (t = 0; t < G.nthreads; t++) {
 		TH[t] = calloc(1, sizeof(struct th));
+		TH[t]->t = t;
+		ur_setup(TH[t]);
+	}
+	setup_memory();
+	for (t = 0; t < G.nthreads; t++) {
 		setup_thread(TH[t], t);
 		TH[t]->ncalls = G.calls / G.nthreads +
 				((uint64_t)t < G.calls % G.nthreads);
@@ -3970,6 +4769,8 @@ int main(int argc, char **argv)
 	sem_post(&G.remap_sem);
 	pthread_join(rt, NULL);
 	pthread_join(mt, NULL);
+	if (UB.ok)
+		io_uring_queue_exit(&UB.ring);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	epoch_verify("end", false);
 	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -4003,9 +4804,47 @@ int main(int argc, char **argv)
 		if (atomic_load(&G.total_calls) >= 20000 && !G.evictions)
 			fail(NULL, "nothing was evicted: eviction was not fuzzed");
 	}
+	printf("#   %-14s %10s %10s\n", "call", "ioctl", "io_uring");
 	for (i = 0; i < C_NR; i++)
-		printf("#   %-14s %" PRIu64 "\n", cname[i],
-		       atomic_load(&G.ncall[i]));
+		printf("#   %-14s %10" PRIu64 " %10" PRIu64 "\n", cname[i],
+		       atomic_load(&G.ncall[i]), atomic_load(&G.ucall[i]));
+	if (G.uring) {
+		char buf[1024] = "";
+		uint64_t n = 0, v;
+
+		for (i = 0; i <= UR_NRES; i++) {
+			v = atomic_load(&G.ures[i]);
+			n += v;
+			if (v)
+				snprintf(buf + strlen(buf),
+					 sizeof(buf) - strlen(buf),
+					 " %s %" PRIu64,
+					 i == UR_NRES ? "other" :
+					 i ? strerrorname_np(i) : "0", v);
+		}
+		printf("# io_uring: %" PRIu64 " commands: %" PRIu64 " on %s rings, %"
+		       PRIu64 " on %s rings, %" PRIu64 " on %s rings; %" PRIu64
+		       " on the control device, %" PRIu64
+		       " with IOSQE_ASYNC, %" PRIu64
+		       " ENODEV of a detach that began after the submission, %"
+		       PRIu64 " refused ones checked for no effect\n", n,
+		       atomic_load(&G.ur_ring[UR_MAIN]), urname[UR_MAIN],
+		       atomic_load(&G.ur_ring[UR_SQE64]), urname[UR_SQE64],
+		       atomic_load(&G.ur_ring[UR_IOPOLL]), urname[UR_IOPOLL],
+		       atomic_load(&G.ur_ctl), atomic_load(&G.ur_async),
+		       atomic_load(&G.ur_enodev_race),
+		       atomic_load(&G.ur_untouched));
+		printf("# io_uring commands of the re-attacher: %" PRIu64
+		       " completed before a detach, %" PRIu64
+		       " in flight at one completed with their result, %"
+		       PRIu64 " with ENODEV\n", G.ub_before, G.ub_done,
+		       G.ub_enodev);
+		printf("# io_uring results:%s\n", buf);
+		if (atomic_load(&G.total_calls) >= 20000 &&
+		    !atomic_load(&G.ur_nosetup[UR_MAIN]) &&
+		    !atomic_load(&G.ures[0]))
+			fail(NULL, "no io_uring command succeeded: they were not fuzzed");
+	}
 	if (atomic_load(&G.failures)) {
 		printf("# %" PRIu64 " failures\n", atomic_load(&G.failures));
 		printf("not ok 1 fuzz\n");
