@@ -500,6 +500,49 @@ static void *map_rw(size_t len)
 	return p;
 }
 
+/*
+ * Memory with holes in it lives in one region at a fixed address, far
+ * below where mmap() places anything by itself (top down from under the
+ * stack). So a hole the fuzzer opens (its unmapped pages, the remapper's)
+ * is never filled by another mapping of this process while it is open:
+ * one of malloc, a thread stack or a ring there would turn an expected
+ * EFAULT into a success, or make the remap fail.
+ */
+#define LOW_BASE	(1ULL << 44)
+#define LOW_LEN		(64ULL << 20)
+
+static uint8_t *low_next, *low_end;
+
+/* mmap() at the next free place of the region; a guard page follows */
+static void *map_low(size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p;
+
+	if (!low_next) {
+		p = mmap((void *)(uintptr_t)LOW_BASE, LOW_LEN, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			 MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (void *)(uintptr_t)LOW_BASE) {
+			perror("mmap of the low region");
+			exit(1);
+		}
+		low_next = p;
+		low_end = low_next + LOW_LEN;
+	}
+	len = (len + G.pg - 1) & ~(size_t)(G.pg - 1);
+	if (len + G.pg > (size_t)(low_end - low_next)) {
+		fprintf(stderr, "kvb_fuzz: the low region is full\n");
+		exit(1);
+	}
+	p = mmap(low_next, len, prot, flags | MAP_FIXED, fd, off);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	low_next += len + G.pg;
+	return p;
+}
+
 /* bad pointers: never mapped, kernel, non-canonical, wrapping */
 static uint64_t bad_ptr(struct th *th)
 {
@@ -4564,7 +4607,8 @@ static void setup_thread(struct th *th, int t)
 	th->outbuf = map_rw(OUT_LEN);
 	th->ro = map_rw(RO_LEN);
 	ro_end(th);
-	part = map_rw(2 * G.pg);
+	part = map_low(2 * G.pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	munmap(part + G.pg, G.pg);
 	th->part = part;
 	th->vin = G.vin_area + t * VSLOTS * VSLOT_LEN;
@@ -4600,19 +4644,11 @@ static void setup_memory(void)
 		perror("memfd");
 		exit(1);
 	}
-	G.vin_area = mmap(NULL, len, PROT_READ, MAP_SHARED, G.vin_fd, 0);
-	G.vout_area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			   G.vout_fd, 0);
-	if (G.vin_area == MAP_FAILED || G.vout_area == MAP_FAILED) {
-		perror("mmap memfd");
-		exit(1);
-	}
+	G.vin_area = map_low(len, PROT_READ, MAP_SHARED, G.vin_fd, 0);
+	G.vout_area = map_low(len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      G.vout_fd, 0);
 	/* a read-only page, then one that is never mapped */
-	p = mmap(NULL, 2 * G.pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
+	p = map_low(2 * G.pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	munmap(p + G.pg, G.pg);
 	G.unmapped = p + G.pg;
 }
@@ -4755,6 +4791,11 @@ int main(int argc, char **argv)
 		/* the reattacher may be mid-cycle: take it out by its lock */
 		snprintf(when, sizeof(when), "epoch %d (%" PRIu64 " calls)", ep,
 			 atomic_load(&G.total_calls));
+		/* progress, for the long runs of make fuzz */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("# %s after %ld s\n", when,
+		       (long)(t1.tv_sec - t0.tv_sec));
+		fflush(stdout);
 		if (ep < nepochs - 1) {
 			pthread_mutex_lock(&G.map_lock);
 			epoch_verify(when, true);
